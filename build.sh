@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# PyHeapNative build script. Verbs:
+#   build          (default) libpyheapnative.so + .a, header and pkg-config file into artifacts/
+#   test           everything CI runs: C tests, NUnit tests, Python unittest
+#   demo           build and run the C example (the main job)
+#   native-test    only the C tests          py-test   only the Python tests
+#   net-test       only the NUnit tests      clean     remove artifacts/ and obj/ folders
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ART="$ROOT/artifacts"
+LIB="$ART/lib"
+RID="${PHN_RID:-linux-x64}"
+CONFIG="${PHN_CONFIG:-Release}"
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+need_cmd() {  # need_cmd <command> <debian package>
+    command -v "$1" >/dev/null 2>&1 && return 0
+    log "installing $2"
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+    else
+        echo "missing $1 (Debian package $2)" >&2; return 1
+    fi
+}
+
+# The Native AOT runtime pieces a static link needs, from the ILCompiler package the SDK picked.
+nativeaot_runtime_dir() {
+    local pkgs="${NUGET_PACKAGES:-$HOME/.nuget/packages}"
+    ls -d "$pkgs"/microsoft.netcore.app.runtime.nativeaot."$RID"/*/runtimes/"$RID"/native 2>/dev/null | sort -V | tail -n 1
+}
+
+build() {
+    local proj="$ROOT/src/PyHeapNative/PyHeapNative.csproj"
+    mkdir -p "$LIB/pkgconfig" "$LIB/nativeaot" "$ART/include"
+    log "publishing libpyheapnative.so ($RID, $CONFIG)"
+    dotnet publish "$proj" -c "$CONFIG" -r "$RID" -p:NativeLib=Shared \
+        -o "$ART/publish/shared" -p:IntermediateOutputPath="$ART/obj/shared/" -nologo -v quiet
+    cp "$ART/publish/shared/libpyheapnative.so" "$LIB/libpyheapnative.so.0"
+    ln -sf libpyheapnative.so.0 "$LIB/libpyheapnative.so"
+
+    log "publishing libpyheapnative.a ($RID, $CONFIG)"
+    dotnet publish "$proj" -c "$CONFIG" -r "$RID" -p:NativeLib=Static \
+        -o "$ART/publish/static" -p:IntermediateOutputPath="$ART/obj/static/" -nologo -v quiet
+    cp "$ART/publish/static/libpyheapnative.a" "$LIB/libpyheapnative.a"
+    local rt; rt="$(nativeaot_runtime_dir)"
+    [ -n "$rt" ] || { echo "Native AOT runtime package not found" >&2; exit 1; }
+    for f in libbootstrapperdll.o libRuntime.WorkstationGC.a libeventpipe-disabled.a \
+             libstandalonegc-disabled.a libSystem.Native.a libaotminipal.a libstdc++compat.a \
+             libRuntime.VxsortDisabled.a; do
+        [ -f "$rt/$f" ] && cp "$rt/$f" "$LIB/nativeaot/$f"
+    done
+
+    rm -rf "$ART/include" && cp -r "$ROOT/include" "$ART/include"
+    sed -e "s|@PREFIX@|$ART|" -e "s|@LIBDIR@|$LIB|" -e "s|@INCLUDEDIR@|$ART/include|" \
+        "$ROOT/src/packaging/pyheapnative.pc.in" > "$LIB/pkgconfig/pyheapnative.pc"
+    log "artifacts in $LIB"
+}
+
+ensure_built() { [ -f "$LIB/libpyheapnative.so" ] && [ "${PHN_SKIP_BUILD:-0}" = 1 ] || build; }
+
+CC="${CC:-gcc}"
+CFLAGS_T="-std=c11 -O2 -g -Wall -Wextra -Werror -I$ROOT/include -D_GNU_SOURCE"
+LDFLAGS_SHARED="-L$LIB -Wl,-rpath,$LIB -lpyheapnative -lpthread"
+
+native_test() {
+    ensure_built
+    local out="$ART/native-tests"; mkdir -p "$out"
+    "$ROOT/native-tests/run.sh" "$out"
+}
+
+net_test() {
+    ensure_built
+    log "NUnit tests"
+    PYHEAPNATIVE_LIBRARY="$LIB/libpyheapnative.so" PHN_REPO_ROOT="$ROOT" \
+        dotnet test "$ROOT/tests/PyHeapNative.Tests/PyHeapNative.Tests.csproj" -c "$CONFIG" -nologo \
+        --logger "console;verbosity=normal" 2>&1 | tee "$ART/nunit.log"
+    return "${PIPESTATUS[0]}"
+}
+
+py_test() {
+    ensure_built
+    log "Python unittest"
+    PYHEAPNATIVE_LIBRARY="$LIB/libpyheapnative.so" PYTHONPATH="$ROOT/src/python${PYTHONPATH:+:$PYTHONPATH}" \
+        python3 -m unittest discover -s "$ROOT/tests/python" -t "$ROOT/tests/python" -v 2>&1 | tee "$ART/pytest.log"
+    return "${PIPESTATUS[0]}"
+}
+
+test_all() {
+    build
+    export PHN_SKIP_BUILD=1
+    local rc=0 c_ok c_bad n_ok n_bad p_run p_bad
+    native_test 2>&1 | tee "$ART/native.log" || rc=1
+    net_test >/dev/null || rc=1
+    py_test >/dev/null || rc=1
+    c_ok=$(awk '/^[0-9]+ passed, [0-9]+ failed$/ {s+=$1} END {print s+0}' "$ART/native.log")
+    c_bad=$(awk '/^[0-9]+ passed, [0-9]+ failed$/ {s+=$3} END {print s+0}' "$ART/native.log")
+    n_ok=$(grep -oE 'Passed: *[0-9]+' "$ART/nunit.log" | tail -n1 | grep -oE '[0-9]+' || echo 0)
+    n_bad=$(grep -oE 'Failed: *[0-9]+' "$ART/nunit.log" | tail -n1 | grep -oE '[0-9]+' || echo 0)
+    p_run=$(grep -oE '^Ran [0-9]+ test' "$ART/pytest.log" | grep -oE '[0-9]+' || echo 0)
+    p_bad=$(grep -oE 'FAILED \((failures|errors)=[0-9]+(, (failures|errors)=[0-9]+)?' "$ART/pytest.log" | grep -oE '[0-9]+' | paste -sd+ | bc 2>/dev/null || echo 0)
+    [ -n "$p_bad" ] || p_bad=0
+    [ "$rc" = 0 ] || [ $((c_bad + n_bad + p_bad)) -gt 0 ] || c_bad=$((c_bad + 1))  # a suite died without saying so
+    printf '\nC: %s passed, %s failed | NUnit: %s passed, %s failed | Python: %s run, %s failed\n' \
+        "$c_ok" "$c_bad" "$n_ok" "$n_bad" "$p_run" "$p_bad"
+    printf 'total: %d passed, %d failed\n' $((c_ok + n_ok + p_run - p_bad)) $((c_bad + n_bad + p_bad))
+    return "$rc"
+}
+
+demo() {
+    ensure_built
+    local out="$ART/demo"; mkdir -p "$out"
+    log "building the demo against pkg-config pyheapnative"
+    need_cmd pkg-config pkg-config
+    # shellcheck disable=SC2046
+    $CC -std=c11 -O2 -Wall -Wextra -o "$out/demo" "$ROOT/native-tests/demo/demo.c" \
+        $(PKG_CONFIG_PATH="$LIB/pkgconfig" pkg-config --cflags --libs pyheapnative) -Wl,-rpath,"$LIB"
+    log "running the demo"
+    "$out/demo"
+}
+
+clean() { rm -rf "$ART"; find "$ROOT/src" "$ROOT/tests" -type d \( -name bin -o -name obj \) -prune -exec rm -rf {} +; }
+
+verb="${1:-build}"; shift || true
+case "$verb" in
+    build) build ;;
+    test) test_all ;;
+    demo) demo ;;
+    native-test) native_test ;;
+    net-test) net_test ;;
+    py-test) py_test ;;
+    clean) clean ;;
+    *) echo "usage: $0 [build|test|demo|native-test|net-test|py-test|clean]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,91 @@
+// The C library and the kernel's page allocator on POSIX systems.
+//
+// Calls are bound directly at link time (DirectPInvoke in the project file) and skip the
+// GC transition: they are short, never call back into managed code, and sit on hot paths.
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace PyHeapNative.Core.Os;
+
+internal static unsafe partial class Libc
+{
+    private const string C = "libc";
+
+    [DllImport(C, EntryPoint = "malloc", ExactSpelling = true), SuppressGCTransition]
+    internal static extern void* Malloc(nuint size);
+
+    [DllImport(C, EntryPoint = "calloc", ExactSpelling = true), SuppressGCTransition]
+    internal static extern void* Calloc(nuint nelem, nuint elsize);
+
+    [DllImport(C, EntryPoint = "realloc", ExactSpelling = true), SuppressGCTransition]
+    internal static extern void* Realloc(void* ptr, nuint size);
+
+    [DllImport(C, EntryPoint = "free", ExactSpelling = true), SuppressGCTransition]
+    internal static extern void Free(void* ptr);
+
+    [DllImport(C, EntryPoint = "__errno_location", ExactSpelling = true), SuppressGCTransition]
+    private static extern int* ErrnoLocation();
+
+    [DllImport(C, EntryPoint = "getenv", ExactSpelling = true), SuppressGCTransition]
+    private static extern byte* GetEnv(byte* name);
+
+    [DllImport(C, EntryPoint = "write", ExactSpelling = true)]
+    private static extern nint Write(int fd, byte* buf, nuint count);
+
+    [DllImport(C, EntryPoint = "abort", ExactSpelling = true)]
+    internal static extern void Abort();
+
+    [DllImport(C, EntryPoint = "atexit", ExactSpelling = true)]
+    internal static extern int AtExit(delegate* unmanaged[Cdecl]<void> function);
+
+    [DllImport(C, EntryPoint = "mmap", ExactSpelling = true), SuppressGCTransition]
+    private static extern void* Mmap(void* addr, nuint length, int prot, int flags, int fd, nint offset);
+
+    [DllImport(C, EntryPoint = "munmap", ExactSpelling = true), SuppressGCTransition]
+    private static extern int Munmap(void* addr, nuint length);
+
+    internal const int ENOMEM = 12;
+    private const int PROT_READ = 1, PROT_WRITE = 2, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void SetErrno(int value) => *ErrnoLocation() = value;
+
+    internal static int GetErrno() => *ErrnoLocation();
+
+    /// <summary>Anonymous zero-filled read-write pages, or null.</summary>
+    internal static void* MapPages(nuint size)
+    {
+        void* p = Mmap(null, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return p == (void*)-1 ? null : p;
+    }
+
+    internal static void UnmapPages(void* p, nuint size)
+    {
+        if (p != null)
+            Munmap(p, size);
+    }
+
+    /// <summary>The value of an environment variable at the time of the call, or null.</summary>
+    internal static string? GetEnvironmentVariable(string name)
+    {
+        byte* n = stackalloc byte[name.Length + 1];
+        for (int i = 0; i < name.Length; i++)
+            n[i] = (byte)name[i];
+        n[name.Length] = 0;
+        byte* v = GetEnv(n);
+        return v == null ? null : Marshal.PtrToStringUTF8((nint)v);
+    }
+
+    /// <summary>Writes all of the bytes to standard error, retrying short writes.</summary>
+    internal static void WriteStderr(byte* text, nuint length)
+    {
+        while (length > 0)
+        {
+            nint n = Write(2, text, length);
+            if (n <= 0)
+                return;
+            text += n;
+            length -= (nuint)n;
+        }
+    }
+}

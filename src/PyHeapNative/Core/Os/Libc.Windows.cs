@@ -1,0 +1,71 @@
+// The C runtime and the kernel's page allocator on Windows (build.ps1 builds this variant).
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace PyHeapNative.Core.Os;
+
+internal static unsafe partial class Libc
+{
+    private const string C = "ucrtbase";
+    private const string Kernel32 = "kernel32";
+
+    [DllImport(C, EntryPoint = "malloc", ExactSpelling = true), SuppressGCTransition]
+    internal static extern void* Malloc(nuint size);
+
+    [DllImport(C, EntryPoint = "calloc", ExactSpelling = true), SuppressGCTransition]
+    internal static extern void* Calloc(nuint nelem, nuint elsize);
+
+    [DllImport(C, EntryPoint = "realloc", ExactSpelling = true), SuppressGCTransition]
+    internal static extern void* Realloc(void* ptr, nuint size);
+
+    [DllImport(C, EntryPoint = "free", ExactSpelling = true), SuppressGCTransition]
+    internal static extern void Free(void* ptr);
+
+    [DllImport(C, EntryPoint = "_errno", ExactSpelling = true), SuppressGCTransition]
+    private static extern int* ErrnoLocation();
+
+    [DllImport(C, EntryPoint = "abort", ExactSpelling = true)]
+    internal static extern void Abort();
+
+    [DllImport(C, EntryPoint = "atexit", ExactSpelling = true)]
+    internal static extern int AtExit(delegate* unmanaged[Cdecl]<void> function);
+
+    [DllImport(C, EntryPoint = "_write", ExactSpelling = true)]
+    private static extern int Write(int fd, byte* buf, uint count);
+
+    [DllImport(Kernel32, EntryPoint = "VirtualAlloc", ExactSpelling = true), SuppressGCTransition]
+    private static extern void* VirtualAlloc(void* address, nuint size, uint allocationType, uint protect);
+
+    [DllImport(Kernel32, EntryPoint = "VirtualFree", ExactSpelling = true), SuppressGCTransition]
+    private static extern int VirtualFree(void* address, nuint size, uint freeType);
+
+    internal const int ENOMEM = 12;
+    private const uint MEM_COMMIT = 0x1000, MEM_RESERVE = 0x2000, MEM_RELEASE = 0x8000, PAGE_READWRITE = 4;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void SetErrno(int value) => *ErrnoLocation() = value;
+
+    internal static int GetErrno() => *ErrnoLocation();
+
+    internal static void* MapPages(nuint size) => VirtualAlloc(null, size, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE);
+
+    internal static void UnmapPages(void* p, nuint size)
+    {
+        if (p != null)
+            VirtualFree(p, 0, MEM_RELEASE);
+    }
+
+    internal static string? GetEnvironmentVariable(string name) => System.Environment.GetEnvironmentVariable(name);
+
+    internal static void WriteStderr(byte* text, nuint length)
+    {
+        while (length > 0)
+        {
+            int n = Write(2, text, (uint)System.Math.Min(length, (nuint)int.MaxValue));
+            if (n <= 0)
+                return;
+            text += n;
+            length -= (nuint)n;
+        }
+    }
+}

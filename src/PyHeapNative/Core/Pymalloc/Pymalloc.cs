@@ -1,0 +1,253 @@
+// pymalloc: CPython's allocator for small blocks (Objects/obmalloc.c), serving MEM and OBJ.
+//
+//     Object-specific allocators
+//     _____   ______   ______       ________
+//    [ int ] [ dict ] [ list ] ... [ string ]       C programs' objects
+//  +3 | <----- Object-specific memory -----> | <-- Non-object memory --> |
+//     _______________________________       |                           |
+//    [   phn_obj_malloc / phn_mem_*  ]      |                           |
+//  +2 | ####### Object memory ####### | <------ Internal buffers ------> |
+//     ______________________________________________________________    |
+//    [          pymalloc: arenas -> pools -> size classes          ]    |
+//  +1 | <- blocks of 1..512 bytes -> | <-- 0 and > 512 bytes: RAW domain --> |
+//     __________________________________________________________________
+//    [                C malloc (RAW) and mmap (arenas)                  ]
+//
+// Arenas (1 MiB, from the arena allocator) are cut into 16 KiB pools; each pool serves one
+// size class of 16-byte steps. For each class, UsedPools heads a circular list of the pools
+// that have both allocated and free blocks; allocation pops the first such pool's free list
+// (the fast path below). Full pools are on no list; empty pools go back to their arena's
+// free-pool list; arenas with free pools are kept in UsableArenas sorted by how few free
+// pools they have, so allocation drains the fullest arenas first and nearly empty ones can
+// be returned to the OS (see Arenas.cs).
+//
+// Threads: pymalloc's state is shared and guarded by one spin lock (HeapLock); ownership
+// tests (ArenaMap) take no lock. User code (hooks, arena allocators, handlers) is never
+// called with the lock held.
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using PyHeapNative.Core.Raw;
+using PyHeapNative.Core.Runtime;
+using static PyHeapNative.Core.Pymalloc.Tunables;
+
+namespace PyHeapNative.Core.Pymalloc;
+
+internal static unsafe partial class Pymalloc
+{
+    internal static HeapLock Lock;
+
+    /// <summary>One list head per size class: a fake pool header whose NextPool is the first
+    /// used pool of the class (itself when the list is empty). CPython overlays the heads on
+    /// an array of pointers; plain sentinel nodes behave the same.</summary>
+    private static PoolHeader* s_usedPools;
+
+    /// <summary>Live MEM/OBJ blocks that pymalloc handed to the RAW domain.</summary>
+    internal static long RawAllocatedBlocks;
+
+    // ---- fast path: MEM/OBJ entry points (CPython's _PyObject_Malloc ...) -----------------
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void* Malloc(nuint nbytes)
+    {
+        if (nbytes - 1 < SmallRequestThreshold)   // 1..512; 0 wraps around
+        {
+            Lock.Enter();
+            byte* bp = AllocateBlock((uint)(nbytes - 1) >> AlignmentShift);
+            Lock.Exit();
+            if (bp != null)
+                return bp;
+        }
+        return MallocRaw(nbytes);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void* Calloc(nuint nelem, nuint elsize)
+    {
+        nuint nbytes = nelem * elsize;            // the domain wrapper checked for overflow
+        if (nbytes - 1 < SmallRequestThreshold)
+        {
+            Lock.Enter();
+            byte* bp = AllocateBlock((uint)(nbytes - 1) >> AlignmentShift);
+            Lock.Exit();
+            if (bp != null)
+            {
+                NativeMemory.Clear(bp, nbytes);
+                return bp;
+            }
+        }
+        return CallocRaw(nelem, elsize);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Free(void* p)
+    {
+        if (p == null)
+            return;
+        if (ArenaMap.Owns(p))
+        {
+            Lock.Enter();
+            FreeBlock((byte*)p);
+            Lock.Exit();
+            return;
+        }
+        FreeRaw(p);
+    }
+
+    /// <summary>
+    /// CPython's _PyObject_Realloc. A block pymalloc owns keeps its address when the new size
+    /// fits its class and shrinks it by less than 25 %; otherwise it moves (possibly to RAW).
+    /// A block pymalloc does not own stays in RAW even when small: its valid length is unknown
+    /// (bpo-1185883). On failure NULL is returned and p is untouched.
+    /// </summary>
+    public static void* Realloc(void* p, nuint nbytes)
+    {
+        if (p == null)
+            return Malloc(nbytes);
+        if (!ArenaMap.Owns(p))
+            return RawDomain.Realloc(p, nbytes);
+
+        // The size class cannot change while the caller holds a block of the pool.
+        nuint size = IndexToSize(PoolOf(p)->SizeIndex);
+        if (nbytes <= size)
+        {
+            if (4 * nbytes > 3 * size)
+                return p;
+            size = nbytes;
+        }
+        void* bp = Malloc(nbytes);
+        if (bp != null)
+        {
+            Buffer.MemoryCopy(p, bp, size, size);
+            Free(p);
+        }
+        return bp;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static PoolHeader* PoolOf(void* p) => (PoolHeader*)((nuint)p & ~PoolSizeMask);
+
+    /// <summary>True iff pymalloc owns p (the radix-tree test).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool Owns(void* p) => ArenaMap.Owns(p);
+
+    // ---- fast path: blocks within pools (heap lock held) -----------------------------------
+
+    /// <summary>pymalloc_alloc: a block of class sizeIndex, or null if no arena could be had.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static byte* AllocateBlock(uint sizeIndex)
+    {
+        PoolHeader* head = s_usedPools + sizeIndex;
+        PoolHeader* pool = head->NextPool;
+        if (pool != head)
+        {
+            // There is a used pool for this class: pop the head of its free list.
+            pool->Count++;
+            byte* bp = pool->FreeBlock;
+            if ((pool->FreeBlock = *(byte**)bp) == null)
+                ExtendPool(pool, sizeIndex);
+            return bp;
+        }
+        return AllocateFromNewPool(sizeIndex);
+    }
+
+    /// <summary>The free list ran dry: thread on the next virgin block, or unlink a full pool.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ExtendPool(PoolHeader* pool, uint sizeIndex)
+    {
+        if (pool->NextOffset <= pool->MaxNextOffset)
+        {
+            byte* block = (byte*)pool + pool->NextOffset;
+            pool->FreeBlock = block;
+            pool->NextOffset += IndexToSize(sizeIndex);
+            *(byte**)block = null;
+            return;
+        }
+        // The pool is full: unlink it from the used pools.
+        PoolHeader* next = pool->NextPool;
+        PoolHeader* prev = pool->PrevPool;
+        next->PrevPool = prev;
+        prev->NextPool = next;
+    }
+
+    /// <summary>pymalloc_free: push p on its pool's free list and fix the pool's state.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void FreeBlock(byte* p)
+    {
+        PoolHeader* pool = PoolOf(p);
+        byte* lastFree = pool->FreeBlock;
+        *(byte**)p = lastFree;
+        pool->FreeBlock = p;
+        pool->Count--;
+        if (lastFree == null)
+        {
+            // The pool was full: link it at the front of its class list, so the very next
+            // allocation of the class reuses p.
+            InsertToUsedPool(pool);
+            return;
+        }
+        if (pool->Count != 0)
+            return;
+        // The pool is now empty: give it back to its arena.
+        InsertToFreePool(pool);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void InsertToUsedPool(PoolHeader* pool)
+    {
+        PoolHeader* head = s_usedPools + pool->SizeIndex;
+        PoolHeader* next = head->NextPool;
+        pool->NextPool = next;
+        pool->PrevPool = head;
+        next->PrevPool = pool;
+        head->NextPool = pool;
+    }
+
+    // ---- slow path: the RAW fallback ------------------------------------------------------
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void* MallocRaw(nuint nbytes)
+    {
+        void* p = RawDomain.Malloc(nbytes);
+        if (p != null)
+            Interlocked.Increment(ref RawAllocatedBlocks);
+        return p;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void* CallocRaw(nuint nelem, nuint elsize)
+    {
+        void* p = RawDomain.Calloc(nelem, elsize);
+        if (p != null)
+            Interlocked.Increment(ref RawAllocatedBlocks);
+        return p;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void FreeRaw(void* p)
+    {
+        RawDomain.Free(p);
+        Interlocked.Decrement(ref RawAllocatedBlocks);
+    }
+
+    // ---- start-up --------------------------------------------------------------------------
+
+    /// <summary>Allocates the list heads and the radix-tree root. False when out of memory.</summary>
+    internal static bool Initialize()
+    {
+        if (s_usedPools != null)
+            return true;
+        var heads = (PoolHeader*)Os.Libc.Calloc(NumSizeClasses, (nuint)sizeof(PoolHeader));
+        var lastOfCount = (ArenaObject**)Os.Libc.Calloc(MaxPoolsInArena + 1, (nuint)sizeof(ArenaObject*));
+        if (heads == null || lastOfCount == null || !ArenaMap.Initialize())
+        {
+            Os.Libc.Free(heads);
+            Os.Libc.Free(lastOfCount);
+            return false;
+        }
+        for (int i = 0; i < NumSizeClasses; i++)
+            heads[i].NextPool = heads[i].PrevPool = &heads[i];
+        s_lastArenaWithFreePools = lastOfCount;
+        s_usedPools = heads;
+        return true;
+    }
+}

@@ -1,0 +1,92 @@
+// The RAW domain (CPython's PyMem_RawMalloc and friends): C malloc by default, thread-safe,
+// replaceable with phn_set_allocator. pymalloc falls back to it for 0 and > 512 bytes.
+//
+// Methods here are the public wrappers: they reject sizes above PY_SSIZE_T_MAX (NULL and
+// errno = ENOMEM, the installed allocator not called) and dispatch on the backend.
+using System.Runtime.CompilerServices;
+using PyHeapNative.Core.Os;
+using PyHeapNative.Core.Runtime;
+
+namespace PyHeapNative.Core.Raw;
+
+internal static unsafe class RawDomain
+{
+    internal static DomainEntry Entry;   // Backend.Custom, or anything else for C malloc
+
+    // ---- fast path -------------------------------------------------------------------
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void* Malloc(nuint size)
+    {
+        if (size > Status.MaxRequest)
+            return OutOfMemory();
+        if (Entry.Kind != Backend.Custom)
+            return BuiltinMalloc(size);
+        return Entry.Custom->Malloc(Entry.Custom->Context, size);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void* Calloc(nuint nelem, nuint elsize)
+    {
+        if (elsize != 0 && nelem > Status.MaxRequest / elsize)
+            return OutOfMemory();
+        if (Entry.Kind != Backend.Custom)
+            return BuiltinCalloc(nelem, elsize);
+        return Entry.Custom->Calloc(Entry.Custom->Context, nelem, elsize);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void* Realloc(void* ptr, nuint size)
+    {
+        if (size > Status.MaxRequest)
+            return OutOfMemory();
+        if (Entry.Kind != Backend.Custom)
+            return BuiltinRealloc(ptr, size);
+        return Entry.Custom->Realloc(Entry.Custom->Context, ptr, size);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Free(void* ptr)
+    {
+        if (Entry.Kind != Backend.Custom)
+            BuiltinFree(ptr);
+        else
+            Entry.Custom->Free(Entry.Custom->Context, ptr);
+    }
+
+    // ---- the built-in allocator (CPython's _PyMem_RawMalloc ...) ------------------------
+    // Some C libraries return NULL for 0 bytes and others a block with no storage; ask for 1
+    // so that 0-byte blocks are distinct and pymalloc can rely on them.
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void* BuiltinMalloc(nuint size) => Libc.Malloc(size == 0 ? 1 : size);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void* BuiltinCalloc(nuint nelem, nuint elsize) =>
+        nelem == 0 || elsize == 0 ? Libc.Calloc(1, 1) : Libc.Calloc(nelem, elsize);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void* BuiltinRealloc(void* ptr, nuint size) => Libc.Realloc(ptr, size == 0 ? 1 : size);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void BuiltinFree(void* ptr) => Libc.Free(ptr);
+
+    // ---- slow path -------------------------------------------------------------------
+
+    /// <summary>NULL with errno = ENOMEM, for requests no allocator is asked about.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void* OutOfMemory()
+    {
+        Libc.SetErrno(Libc.ENOMEM);
+        return null;
+    }
+
+    /// <summary>Installs the built-in allocator (kind Malloc) or an immutable custom table.</summary>
+    internal static void Install(Backend kind, AllocatorTable* custom)
+    {
+        // Publish the table before the kind, so a racing call sees a complete pair.
+        Entry.Custom = custom;
+        Thread.MemoryBarrier();
+        Entry.Kind = kind;
+    }
+}

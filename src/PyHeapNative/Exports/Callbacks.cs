@@ -1,0 +1,74 @@
+// C-callable functions without an exported name: the built-in allocators' tables (handed
+// out by phn_get_allocator / phn_get_arena_allocator, so that a hook can forward to them)
+// and the atexit handler of PYHEAPNATIVE_MALLOCSTATS. The library itself calls the
+// built-in backends directly, never through these.
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using PyHeapNative.Core.Pymalloc;
+using PyHeapNative.Core.Raw;
+
+namespace PyHeapNative.Exports;
+
+internal static unsafe class Callbacks
+{
+    // CPython's _PyMem_RawMalloc family: C malloc, 0 bytes served as 1.
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    internal static void* RawMalloc(void* ctx, nuint size) => RawDomain.BuiltinMalloc(size);
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    internal static void* RawCalloc(void* ctx, nuint nelem, nuint elsize) => RawDomain.BuiltinCalloc(nelem, elsize);
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    internal static void* RawRealloc(void* ctx, void* ptr, nuint size) => RawDomain.BuiltinRealloc(ptr, size);
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    internal static void RawFree(void* ctx, void* ptr) => RawDomain.BuiltinFree(ptr);
+
+    // CPython's _PyObject_Malloc family: pymalloc with the RAW fallback.
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    internal static void* PymallocMalloc(void* ctx, nuint size)
+    {
+        try { return Pymalloc.Malloc(size); }
+        catch (Exception e) { return ExportGuard.AllocationFailed(e, "pymalloc malloc"); }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    internal static void* PymallocCalloc(void* ctx, nuint nelem, nuint elsize)
+    {
+        try { return Pymalloc.Calloc(nelem, elsize); }
+        catch (Exception e) { return ExportGuard.AllocationFailed(e, "pymalloc calloc"); }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    internal static void* PymallocRealloc(void* ctx, void* ptr, nuint size)
+    {
+        try { return Pymalloc.Realloc(ptr, size); }
+        catch (Exception e) { return ExportGuard.AllocationFailed(e, "pymalloc realloc"); }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    internal static void PymallocFree(void* ctx, void* ptr)
+    {
+        try { Pymalloc.Free(ptr); }
+        catch (Exception e) { ExportGuard.Failed(e, "pymalloc free"); }
+    }
+
+    // The default arena allocator: anonymous mmap / munmap.
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    internal static void* ArenaAlloc(void* ctx, nuint size) => ArenaAllocator.BuiltinAlloc(size);
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    internal static void ArenaFree(void* ctx, void* ptr, nuint size) => ArenaAllocator.BuiltinFree(ptr, size);
+
+    // PYHEAPNATIVE_MALLOCSTATS: one more dump when the process exits.
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    internal static void PrintMallocStatsAtExit()
+    {
+        try { Startup.PrintMallocStats(); }
+        catch (Exception e) { ExportGuard.Failed(e, "PYHEAPNATIVE_MALLOCSTATS at exit"); }
+    }
+}

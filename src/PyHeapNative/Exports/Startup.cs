@@ -1,0 +1,136 @@
+// Lazy start-up: the first call of any export installs the built-in allocators, reads the
+// environment (PYHEAPNATIVE_ALLOCATOR, PYHEAPNATIVE_MALLOCSTATS) and prepares pymalloc.
+// phn_init() does the same explicitly. Thread-safe and idempotent.
+using System.Runtime.CompilerServices;
+using System.Text;
+using PyHeapNative.Core.Domains;
+using PyHeapNative.Core.Os;
+using PyHeapNative.Core.Pymalloc;
+using PyHeapNative.Core.Raw;
+using PyHeapNative.Core.Runtime;
+
+namespace PyHeapNative.Exports;
+
+internal static unsafe class Startup
+{
+    private const int NotStarted = 0, Starting = 1, Started = 2;
+    private static int s_state;
+    private static int s_status;
+
+    internal const string AllocatorVariable = "PYHEAPNATIVE_ALLOCATOR";
+    internal const string MallocStatsVariable = "PYHEAPNATIVE_MALLOCSTATS";
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Ensure()
+    {
+        if (s_state != Started)
+            Start();
+    }
+
+    /// <summary>Starts the library once; returns the start-up status (0 or PHN_EINVAL).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal static int Start()
+    {
+        if (Interlocked.CompareExchange(ref s_state, Starting, NotStarted) != NotStarted)
+        {
+            while (Volatile.Read(ref s_state) != Started)
+                Thread.Yield();
+            return s_status;
+        }
+
+        string? fatal = null;
+        try
+        {
+            RegisterBuiltins();
+            if (!Pymalloc.Initialize())
+            {
+                fatal = "phn_init: out of memory for pymalloc's tables; MEM and OBJ use malloc";
+                Domains.Mem.Kind = Domains.Obj.Kind = Backend.Malloc;
+            }
+            else
+            {
+                fatal = ConfigureFromEnvironment();
+            }
+        }
+        catch (Exception e)
+        {
+            fatal = $"phn_init: {e.GetType().Name}: {e.Message}";
+        }
+
+        s_status = fatal == null ? Status.Ok : Status.InvalidArgument;
+        Volatile.Write(ref s_state, Started);
+        if (fatal != null)
+        {
+            // After start-up completes, so that a fatal handler may call the library.
+            Errors.Report(Status.InvalidArgument, fatal);
+            Fatal.Error(fatal);
+        }
+        return s_status;
+    }
+
+    private static void RegisterBuiltins()
+    {
+        AllocatorRegistry.RegisterBuiltins(
+            new AllocatorTable
+            {
+                Malloc = &Callbacks.RawMalloc,
+                Calloc = &Callbacks.RawCalloc,
+                Realloc = &Callbacks.RawRealloc,
+                Free = &Callbacks.RawFree,
+            },
+            new AllocatorTable
+            {
+                Malloc = &Callbacks.PymallocMalloc,
+                Calloc = &Callbacks.PymallocCalloc,
+                Realloc = &Callbacks.PymallocRealloc,
+                Free = &Callbacks.PymallocFree,
+            });
+        var arena = (ArenaAllocatorTable*)Libc.Malloc((nuint)sizeof(ArenaAllocatorTable));
+        if (arena == null)
+            throw new OutOfMemoryException("no memory for the arena allocator table");
+        *arena = new ArenaAllocatorTable { Alloc = &Callbacks.ArenaAlloc, Free = &Callbacks.ArenaFree };
+        ArenaAllocator.RegisterBuiltin(arena);
+    }
+
+    /// <summary>Applies the environment; returns a fatal message for a value it rejects.</summary>
+    private static string? ConfigureFromEnvironment()
+    {
+        string? fatal = null;
+        string? name = Libc.GetEnvironmentVariable(AllocatorVariable);
+        switch (name)
+        {
+            case null or "" or "default" or "pymalloc":
+                break;
+            case "malloc":
+                Domains.Mem.Kind = Domains.Obj.Kind = Backend.Malloc;
+                break;
+            case "debug" or "pymalloc_debug" or "malloc_debug":
+                fatal = $"phn_init: {AllocatorVariable}: '{name}' is not available: this version has no debug hooks " +
+                        "(accepted values: default, pymalloc, malloc)";
+                break;
+            default:
+                fatal = $"phn_init: {AllocatorVariable}: unknown allocator '{name}' " +
+                        "(accepted values: default, pymalloc, malloc)";
+                break;
+        }
+
+        if (!string.IsNullOrEmpty(Libc.GetEnvironmentVariable(MallocStatsVariable)))
+        {
+            Pymalloc.StatsPrinter = &PrintMallocStats;
+            Pymalloc.DumpStatsBeforeNewArena = true;
+            Libc.AtExit(&Callbacks.PrintMallocStatsAtExit);
+        }
+        return fatal;
+    }
+
+    /// <summary>Writes the sys._debugmallocstats() text to stderr (PYHEAPNATIVE_MALLOCSTATS).</summary>
+    internal static void PrintMallocStats()
+    {
+        if (!AllocatorRegistry.PymallocServesObj)
+            return;
+        Pymalloc.CollectStatistics(out PymallocStatistics stats);
+        byte[] text = Encoding.UTF8.GetBytes(MallocStatsText.Format(stats));
+        fixed (byte* p = text)
+            Libc.WriteStderr(p, (nuint)text.Length);
+    }
+}
