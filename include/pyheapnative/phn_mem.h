@@ -8,7 +8,8 @@
  *    errno = ENOMEM without calling the domain's allocator;
  *  - realloc(NULL, n) is malloc(n); realloc(p, 0) returns a live block and never frees;
  *    a failed realloc returns NULL and leaves p valid and unchanged;
- *  - free(NULL) does nothing and leaves errno unchanged;
+ *  - free(NULL) does nothing; free leaves errno unchanged (except on the very first call
+ *    into the library, which starts its runtime: call phn_init() first where it matters);
  *  - every block is 16-byte aligned.
  * A block must be released by the free function of the domain that allocated it.
  *
