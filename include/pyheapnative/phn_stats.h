@@ -30,7 +30,10 @@ typedef struct phn_size_class_stats {
     uint64_t blocks_available;  /* free blocks in those pools */
 } phn_size_class_stats;
 
-/* Size-prefixed: set struct_size = sizeof(phn_stats) before calling phn_get_stats. */
+/* Size-prefixed: set struct_size = sizeof(phn_stats) before calling phn_get_stats; a larger
+ * struct_size is accepted and the bytes past this version's struct are left alone.
+ * On 64-bit: sizeof(phn_stats) == 1456, offsetof(size_classes) == 176,
+ * sizeof(phn_size_class_stats) == 40. */
 typedef struct phn_stats {
     uint32_t struct_size;
     uint32_t version;                        /* PHN_STATS_VERSION of the library */
@@ -65,8 +68,9 @@ PHN_API int32_t PHN_CALL phn_get_stats(phn_stats* stats);
 
 /* Write the text of CPython's sys._debugmallocstats() (the pymalloc part) to buf,
  * NUL-terminated and truncated to cap - 1 bytes like snprintf, and return the length the
- * whole text needs (without the NUL). buf may be NULL when cap is 0. Writes nothing and
- * returns 0 when the OBJ domain is not served by pymalloc. Negative PHN_E* on error. */
+ * whole text needs (without the NUL). buf may be NULL when cap is 0. When the OBJ domain is
+ * not served by pymalloc there is no text (CPython prints nothing): an empty string is
+ * written (when cap > 0) and 0 returned. Negative PHN_E* on error. */
 PHN_API int64_t PHN_CALL phn_format_malloc_stats(char* buf, size_t cap);
 
 /* Walk every pymalloc structure (arena list order, free-pool counts, pool lists, free-block
