@@ -16,11 +16,15 @@
 /* Bumped on any incompatible ABI change; equals the soname major (libpyheapnative.so.0). */
 #define PHN_ABI_VERSION 0
 
-#if defined(_WIN32)
+/* Define PHN_STATIC when linking the static library on Windows. */
+#if defined(_WIN32) && !defined(PHN_STATIC)
 #  define PHN_API __declspec(dllimport)
-#  define PHN_CALL __cdecl
 #else
 #  define PHN_API
+#endif
+#if defined(_WIN32)
+#  define PHN_CALL __cdecl
+#else
 #  define PHN_CALL
 #endif
 

@@ -14,7 +14,10 @@ extern "C" {
 #define PHN_FAULT_THROW_IN_STATS     2  /* a managed exception inside phn_get_stats */
 
 /* Arm a fault: the countdown-th time (1 = next) the named place is reached, it throws a
- * managed exception, which the export boundary must turn into an error. */
+ * managed exception. The library must turn it into an error that loses nothing: the call
+ * fails with its error value and a PHN_EINTERNAL last error, or, inside pymalloc's new-arena
+ * path, the request falls back to the RAW domain as when no arena can be had (the last error
+ * still describes the exception). An unknown fault or a countdown < 1: PHN_EINVAL. */
 PHN_API int32_t PHN_CALL phn_testing_inject_fault(int32_t fault, int32_t countdown);
 
 #ifdef __cplusplus

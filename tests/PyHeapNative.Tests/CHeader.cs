@@ -1,0 +1,203 @@
+// CHeader.cs - a small regex parser for include/pyheapnative*.h, enough for the header check
+// (docs/style-and-ecosystem.md 2.6, check 1). It reads the headers in the order the umbrella
+// header includes them, strips comments and preprocessor lines, and returns the function
+// declarations, function-pointer typedefs, structs and integer macros. Anything it cannot
+// classify is reported in Unparsed so that a test can fail on it.
+using System.Text.RegularExpressions;
+
+namespace PyHeapNative.Tests;
+
+internal sealed record CParam(string Type, string Name);
+
+internal sealed record CFunction(string Name, string ReturnType, IReadOnlyList<CParam> Params, string Header, string Declaration);
+
+internal sealed record CFunctionPointer(string ReturnType, IReadOnlyList<CParam> Params);
+
+internal sealed record CField(string Name, string Type, CFunctionPointer? FunctionPointer, string? ArrayLength);
+
+internal sealed record CStruct(string Name, IReadOnlyList<CField> Fields);
+
+internal sealed partial class CHeader
+{
+    public List<string> Files { get; } = [];
+    public List<CFunction> Functions { get; } = [];
+    public Dictionary<string, CFunctionPointer> FunctionPointerTypedefs { get; } = [];
+    public List<CStruct> Structs { get; } = [];
+    /// <summary>Object-like macros named PHN_* whose value is an integer expression.</summary>
+    public List<string> IntegerMacros { get; } = [];
+    public List<string> Unparsed { get; } = [];
+    /// <summary>Count of "phn_xxx(" occurrences in the comment-free text (a cross-check of Functions).</summary>
+    public int RawCallSites { get; private set; }
+
+    public static CHeader Load(string includeDir)
+    {
+        var h = new CHeader();
+        string umbrella = Path.Combine(includeDir, "pyheapnative.h");
+        h.Files.Add(umbrella);
+        foreach (Match m in IncludeRegex().Matches(StripComments(File.ReadAllText(umbrella))))
+            h.Files.Add(Path.GetFullPath(Path.Combine(includeDir, m.Groups[1].Value)));
+        foreach (string file in h.Files)
+            h.Parse(file);
+        return h;
+    }
+
+    public static string StripComments(string text)
+    {
+        text = BlockComment().Replace(text, m => new string('\n', m.Value.Count(c => c == '\n')));
+        return LineComment().Replace(text, "");
+    }
+
+    private void Parse(string file)
+    {
+        string text = StripComments(File.ReadAllText(file)).Replace("\\\r\n", " ").Replace("\\\n", " ");
+        var code = new System.Text.StringBuilder();
+        foreach (string line in text.Split('\n'))
+        {
+            string t = line.Trim();
+            if (t.StartsWith('#'))
+            {
+                Match d = DefineRegex().Match(t);
+                if (d.Success && IntegerExpression().IsMatch(d.Groups[2].Value.Trim()) && !IntegerMacros.Contains(d.Groups[1].Value))
+                    IntegerMacros.Add(d.Groups[1].Value);
+                continue;
+            }
+            if (t == "extern \"C\" {" || t == "}")
+                continue;   // the __cplusplus guard (its #ifdef lines are gone)
+            code.Append(line).Append('\n');
+        }
+        string body = code.ToString();
+        RawCallSites += CallSite().Matches(body).Count;
+
+        body = StructRegex().Replace(body, m =>
+        {
+            if (m.Groups[1].Value != m.Groups[3].Value)
+                Unparsed.Add($"{Path.GetFileName(file)}: struct tag {m.Groups[1].Value} differs from typedef {m.Groups[3].Value}");
+            Structs.Add(new CStruct(m.Groups[3].Value, ParseFields(m.Groups[2].Value, file)));
+            return "";
+        });
+
+        foreach (string raw in body.Split(';'))
+        {
+            string s = Collapse(raw);
+            if (s.Length == 0)
+                continue;
+            Match fp = FunctionPointerTypedef().Match(s);
+            if (fp.Success)
+            {
+                FunctionPointerTypedefs[fp.Groups[2].Value] = new CFunctionPointer(NormalizeType(fp.Groups[1].Value), ParseParams(fp.Groups[3].Value));
+                continue;
+            }
+            Match fn = FunctionDeclaration().Match(s);
+            if (fn.Success)
+            {
+                string prefix = fn.Groups[1].Value;
+                if (!Regex.IsMatch(prefix, @"\bPHN_API\b") || !Regex.IsMatch(prefix, @"\bPHN_CALL\b"))
+                    Unparsed.Add($"{Path.GetFileName(file)}: {fn.Groups[2].Value} lacks PHN_API or PHN_CALL: {s}");
+                Functions.Add(new CFunction(fn.Groups[2].Value, NormalizeType(prefix), ParseParams(fn.Groups[3].Value), Path.GetFileName(file), s));
+                continue;
+            }
+            Unparsed.Add($"{Path.GetFileName(file)}: {s}");
+        }
+    }
+
+    private List<CField> ParseFields(string body, string file)
+    {
+        var fields = new List<CField>();
+        foreach (string raw in body.Split(';'))
+        {
+            string s = Collapse(raw);
+            if (s.Length == 0)
+                continue;
+            Match fp = FunctionPointerField().Match(s);
+            if (fp.Success)
+            {
+                var sig = new CFunctionPointer(NormalizeType(fp.Groups[1].Value), ParseParams(fp.Groups[3].Value));
+                fields.Add(new CField(fp.Groups[2].Value, "fnptr", sig, null));
+                continue;
+            }
+            Match arr = ArrayField().Match(s);
+            if (arr.Success)
+            {
+                fields.Add(new CField(arr.Groups[2].Value, NormalizeType(arr.Groups[1].Value), null, arr.Groups[3].Value.Trim()));
+                continue;
+            }
+            Match plain = PlainField().Match(s);
+            if (plain.Success)
+            {
+                fields.Add(new CField(plain.Groups[2].Value, NormalizeType(plain.Groups[1].Value), null, null));
+                continue;
+            }
+            Unparsed.Add($"{Path.GetFileName(file)}: field {s}");
+        }
+        return fields;
+    }
+
+    private static List<CParam> ParseParams(string text)
+    {
+        string t = Collapse(text);
+        if (t is "" or "void")
+            return [];
+        var list = new List<CParam>();
+        foreach (string part in t.Split(','))
+        {
+            Match m = ParamRegex().Match(part.Trim());
+            list.Add(m.Success
+                ? new CParam(NormalizeType(m.Groups[1].Value), m.Groups[2].Value)
+                : new CParam(NormalizeType(part), ""));
+        }
+        return list;
+    }
+
+    /// <summary>"PHN_API PHN_NODISCARD const char * PHN_CALL" -> "char*".</summary>
+    public static string NormalizeType(string type)
+    {
+        string t = AttributeMacros().Replace(type, " ");
+        t = Regex.Replace(t, @"\bconst\b", " ");
+        t = Regex.Replace(t, @"\s*\*\s*", "*");
+        return Collapse(t);
+    }
+
+    private static string Collapse(string s) => Regex.Replace(s, @"\s+", " ").Trim();
+
+    [GeneratedRegex(@"^\s*#\s*include\s+""([^""]+)""", RegexOptions.Multiline)]
+    private static partial Regex IncludeRegex();
+
+    [GeneratedRegex(@"/\*.*?\*/", RegexOptions.Singleline)]
+    private static partial Regex BlockComment();
+
+    [GeneratedRegex(@"//[^\n]*")]
+    private static partial Regex LineComment();
+
+    [GeneratedRegex(@"^#\s*define\s+(PHN_\w+)(?!\()\s+(.*)$")]
+    private static partial Regex DefineRegex();
+
+    [GeneratedRegex(@"^[\s\d()+\-*/A-Z_]*\d[\s\d()+\-*/A-Z_]*$")]
+    private static partial Regex IntegerExpression();
+
+    [GeneratedRegex(@"\bphn_[a-z0-9_]+\s*\(")]
+    private static partial Regex CallSite();
+
+    [GeneratedRegex(@"typedef\s+struct\s+(\w+)\s*\{(.*?)\}\s*(\w+)\s*;", RegexOptions.Singleline)]
+    private static partial Regex StructRegex();
+
+    [GeneratedRegex(@"^typedef\s+(.+?)\(\s*PHN_CALL\s*\*\s*(\w+)\s*\)\s*\((.*)\)$")]
+    private static partial Regex FunctionPointerTypedef();
+
+    [GeneratedRegex(@"^(.*?)\b(phn_[a-z0-9_]+)\s*\((.*)\)$")]
+    private static partial Regex FunctionDeclaration();
+
+    [GeneratedRegex(@"^(.+?)\(\s*PHN_CALL\s*\*\s*(\w+)\s*\)\s*\((.*)\)$")]
+    private static partial Regex FunctionPointerField();
+
+    [GeneratedRegex(@"^(.+?)\b(\w+)\s*\[([^\]]+)\]$")]
+    private static partial Regex ArrayField();
+
+    [GeneratedRegex(@"^(.+?[\s*])(\w+)$")]
+    private static partial Regex PlainField();
+
+    [GeneratedRegex(@"^(.+?[\s*])(\w+)$")]
+    private static partial Regex ParamRegex();
+
+    [GeneratedRegex(@"\b(PHN_API|PHN_CALL|PHN_NODISCARD|PHN_MALLOC_ATTR|PHN_ALLOC_SIZE2?\s*\([^)]*\))")]
+    private static partial Regex AttributeMacros();
+}
