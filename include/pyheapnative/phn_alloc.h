@@ -18,7 +18,9 @@ extern "C" {
 /* CPython's PyMemAllocatorEx: 40 bytes on 64-bit. The contract of every installed
  * allocator: a distinct non-NULL block for size 0, NULL on failure, realloc(p, 0) never
  * frees, the RAW allocator is thread-safe (and so are MEM/OBJ here, since the library
- * calls them from any thread). The public functions check sizes before calling it. */
+ * calls them from any thread). The public functions check sizes before calling it and pass
+ * everything else on unchanged, as CPython does: realloc(NULL, n) reaches the allocator's
+ * realloc and free(NULL) its free. */
 typedef struct phn_allocator {
     void* ctx;
     void* (PHN_CALL *malloc)(void* ctx, size_t size);

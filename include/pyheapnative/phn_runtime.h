@@ -9,9 +9,12 @@
 extern "C" {
 #endif
 
-/* Start the library: read PYHEAPNATIVE_ALLOCATOR / PYHEAPNATIVE_MALLOCSTATS and install
- * the allocators. Idempotent and thread-safe; every other function calls it implicitly on
- * first use. An unknown PYHEAPNATIVE_ALLOCATOR value is a fatal error (see
+/* Start the library: read PYHEAPNATIVE_ALLOCATOR (default | pymalloc | malloc; the debug
+ * values arrive with the debug hooks) and PYHEAPNATIVE_MALLOCSTATS, and install the
+ * allocators. Idempotent and thread-safe; every other function calls it implicitly on first
+ * use, except the error functions and handler setters below, which never start the library
+ * (so a fatal handler can be installed first). An unknown PYHEAPNATIVE_ALLOCATOR value is a
+ * fatal error (see
  * phn_set_fatal_handler); if the fatal handler returns, the default allocator is used and
  * phn_init returns PHN_EINVAL. The library can never be unloaded (no dlclose). */
 PHN_API int32_t PHN_CALL phn_init(void);
