@@ -99,9 +99,8 @@ test_all() {
     c_bad=$(awk '/^[0-9]+ passed, [0-9]+ failed$/ {s+=$3} END {print s+0}' "$ART/native.log")
     n_ok=$(grep -oE 'Passed: *[0-9]+' "$ART/nunit.log" | tail -n1 | grep -oE '[0-9]+' || echo 0)
     n_bad=$(grep -oE 'Failed: *[0-9]+' "$ART/nunit.log" | tail -n1 | grep -oE '[0-9]+' || echo 0)
-    p_run=$(grep -oE '^Ran [0-9]+ test' "$ART/pytest.log" | grep -oE '[0-9]+' || echo 0)
-    p_bad=$(grep -oE 'FAILED \((failures|errors)=[0-9]+(, (failures|errors)=[0-9]+)?' "$ART/pytest.log" | grep -oE '[0-9]+' | paste -sd+ | bc 2>/dev/null || echo 0)
-    [ -n "$p_bad" ] || p_bad=0
+    p_run=$(awk '/^Ran [0-9]+ test/ {n=$2} END {print n+0}' "$ART/pytest.log")
+    p_bad=$(awk '/^FAILED \(/ {while (match($0, /(failures|errors)=[0-9]+/)) {split(substr($0, RSTART, RLENGTH), kv, "="); n+=kv[2]; $0=substr($0, RSTART+RLENGTH)}} END {print n+0}' "$ART/pytest.log")
     [ "$rc" = 0 ] || [ $((c_bad + n_bad + p_bad)) -gt 0 ] || c_bad=$((c_bad + 1))  # a suite died without saying so
     printf '\nC: %s passed, %s failed | NUnit: %s passed, %s failed | Python: %s run, %s failed\n' \
         "$c_ok" "$c_bad" "$n_ok" "$n_bad" "$p_run" "$p_bad"
