@@ -58,7 +58,8 @@ PHN_API int32_t PHN_CALL phn_set_arena_allocator(const phn_arena_allocator* allo
 
 /* Name of the current configuration, as CPython's _PyMem_GetCurrentAllocatorName:
  * "pymalloc" or "malloc" when the three domains hold the built-in allocators of that
- * configuration, NULL when any domain holds a custom allocator. Static string. */
+ * configuration, "pymalloc_debug" or "malloc_debug" when the debug hooks wrap them, NULL
+ * when any domain holds a custom allocator. Static string. */
 PHN_API const char* PHN_CALL phn_allocator_name(void);
 
 #ifdef __cplusplus

@@ -9,8 +9,8 @@
 extern "C" {
 #endif
 
-/* Start the library: read PYHEAPNATIVE_ALLOCATOR (default | pymalloc | malloc; the debug
- * values arrive with the debug hooks) and PYHEAPNATIVE_MALLOCSTATS, and install the
+/* Start the library: read PYHEAPNATIVE_ALLOCATOR (default | pymalloc | malloc | debug |
+ * pymalloc_debug | malloc_debug, as PYTHONMALLOC) and PYHEAPNATIVE_MALLOCSTATS, and install the
  * allocators. Idempotent and thread-safe; every other function calls it implicitly on first
  * use, except the error functions and handler setters below, which never start the library
  * (so a fatal handler can be installed first). An unknown PYHEAPNATIVE_ALLOCATOR value is a

@@ -185,10 +185,17 @@ public static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int SetArenaAllocator(PhnArenaAllocator* allocator);
 
-    /// <summary><c>phn_allocator_name</c>: "pymalloc", "malloc", or null when a domain holds a custom allocator.</summary>
+    /// <summary><c>phn_allocator_name</c>: "pymalloc", "malloc", "pymalloc_debug", "malloc_debug", or null when a domain holds a custom allocator.</summary>
     [LibraryImport(LibraryName, EntryPoint = "phn_allocator_name")]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial byte* AllocatorName();
+
+    // ---------------------------------------------------------------- phn_debug.h
+
+    /// <summary><c>phn_setup_debug_hooks</c>: wraps every domain not already wrapped with CPython's debug hooks.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_setup_debug_hooks")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int SetupDebugHooks();
 
     // ---------------------------------------------------------------- phn_stats.h
 

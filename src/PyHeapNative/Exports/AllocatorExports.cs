@@ -93,6 +93,8 @@ internal static unsafe class AllocatorExports
             {
                 "pymalloc" => StaticString("pymalloc\0"u8),
                 "malloc" => StaticString("malloc\0"u8),
+                "pymalloc_debug" => StaticString("pymalloc_debug\0"u8),
+                "malloc_debug" => StaticString("malloc_debug\0"u8),
                 _ => null,
             };
         }

@@ -4,6 +4,7 @@
 // built-in backends directly, never through these.
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using PyHeapNative.Core.Debug;
 using PyHeapNative.Core.Pymalloc;
 using PyHeapNative.Core.Raw;
 
@@ -37,7 +38,13 @@ internal static unsafe class Callbacks
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     internal static void* PymallocCalloc(void* ctx, nuint nelem, nuint elsize)
     {
-        try { return Pymalloc.Calloc(nelem, elsize); }
+        try
+        {
+            // Called from C directly: the public wrapper's overflow check has not run.
+            if (elsize != 0 && nelem > Core.Runtime.Status.MaxRequest / elsize)
+                return RawDomain.OutOfMemory();
+            return Pymalloc.Calloc(nelem, elsize);
+        }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "pymalloc calloc"); }
     }
 
@@ -53,6 +60,36 @@ internal static unsafe class Callbacks
     {
         try { Pymalloc.Free(ptr); }
         catch (Exception e) { ExportGuard.Failed(e, "pymalloc free"); }
+    }
+
+    // The debug hooks (CPython's _PyMem_DebugRawMalloc family); ctx is the wrapper's DebugApi.
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    internal static void* DebugMalloc(void* ctx, nuint size)
+    {
+        try { return DebugHooks.Malloc(ctx, size); }
+        catch (Exception e) { return ExportGuard.AllocationFailed(e, "debug malloc"); }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    internal static void* DebugCalloc(void* ctx, nuint nelem, nuint elsize)
+    {
+        try { return DebugHooks.Calloc(ctx, nelem, elsize); }
+        catch (Exception e) { return ExportGuard.AllocationFailed(e, "debug calloc"); }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    internal static void* DebugRealloc(void* ctx, void* ptr, nuint size)
+    {
+        try { return DebugHooks.Realloc(ctx, ptr, size); }
+        catch (Exception e) { return ExportGuard.AllocationFailed(e, "debug realloc"); }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    internal static void DebugFree(void* ctx, void* ptr)
+    {
+        try { DebugHooks.Free(ctx, ptr); }
+        catch (Exception e) { ExportGuard.Failed(e, "debug free"); }
     }
 
     // The default arena allocator: anonymous mmap / munmap.

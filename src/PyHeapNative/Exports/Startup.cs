@@ -3,6 +3,7 @@
 // phn_init() does the same explicitly. Thread-safe and idempotent.
 using System.Runtime.CompilerServices;
 using System.Text;
+using PyHeapNative.Core.Debug;
 using PyHeapNative.Core.Domains;
 using PyHeapNative.Core.Os;
 using PyHeapNative.Core.Pymalloc;
@@ -23,7 +24,7 @@ internal static unsafe class Startup
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Ensure()
     {
-        if (s_state != Started)
+        if (Volatile.Read(ref s_state) != Started)
             Start();
     }
 
@@ -54,7 +55,9 @@ internal static unsafe class Startup
         }
         catch (Exception e)
         {
-            fatal = $"phn_init: {e.GetType().Name}: {e.Message}";
+            // Whatever did not start, MEM and OBJ must not reach a pymalloc without tables.
+            fatal = $"phn_init: {e.GetType().Name}: {e.Message}; MEM and OBJ use malloc";
+            Domains.Mem.Kind = Domains.Obj.Kind = Backend.Malloc;
         }
 
         s_status = fatal == null ? Status.Ok : Status.InvalidArgument;
@@ -70,6 +73,7 @@ internal static unsafe class Startup
 
     private static void RegisterBuiltins()
     {
+        RawDomain.Entry.Kind = Backend.Malloc;   // the zero value also means malloc on RAW's fast path
         AllocatorRegistry.RegisterBuiltins(
             new AllocatorTable
             {
@@ -85,6 +89,13 @@ internal static unsafe class Startup
                 Realloc = &Callbacks.PymallocRealloc,
                 Free = &Callbacks.PymallocFree,
             });
+        DebugHooks.RegisterCFunctions(new AllocatorTable
+        {
+            Malloc = &Callbacks.DebugMalloc,
+            Calloc = &Callbacks.DebugCalloc,
+            Realloc = &Callbacks.DebugRealloc,
+            Free = &Callbacks.DebugFree,
+        });
         var arena = (ArenaAllocatorTable*)Libc.Malloc((nuint)sizeof(ArenaAllocatorTable));
         if (arena == null)
             throw new OutOfMemoryException("no memory for the arena allocator table");
@@ -104,13 +115,18 @@ internal static unsafe class Startup
             case "malloc":
                 Domains.Mem.Kind = Domains.Obj.Kind = Backend.Malloc;
                 break;
-            case "debug" or "pymalloc_debug" or "malloc_debug":
-                fatal = $"phn_init: {AllocatorVariable}: '{name}' is not available: this version has no debug hooks " +
-                        "(accepted values: default, pymalloc, malloc)";
+            case "debug" or "pymalloc_debug":
+                if (!DebugHooks.Setup())
+                    fatal = $"phn_init: {AllocatorVariable}: out of memory installing the debug hooks";
+                break;
+            case "malloc_debug":
+                Domains.Mem.Kind = Domains.Obj.Kind = Backend.Malloc;
+                if (!DebugHooks.Setup())
+                    fatal = $"phn_init: {AllocatorVariable}: out of memory installing the debug hooks";
                 break;
             default:
                 fatal = $"phn_init: {AllocatorVariable}: unknown allocator '{name}' " +
-                        "(accepted values: default, pymalloc, malloc)";
+                        "(accepted values: default, debug, pymalloc, pymalloc_debug, malloc, malloc_debug)";
                 break;
         }
 

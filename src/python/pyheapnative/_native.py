@@ -348,6 +348,8 @@ FUNCTIONS: Dict[str, Tuple[object, Tuple[object, ...], Optional[Callable]]] = {
     "phn_get_arena_allocator": (c_int32, (POINTER(phn_arena_allocator),), _STATUS),
     "phn_set_arena_allocator": (c_int32, (POINTER(phn_arena_allocator),), _STATUS),
     "phn_allocator_name": (c_char_p, (), None),
+    # phn_debug.h
+    "phn_setup_debug_hooks": (c_int32, (), _STATUS),
     # phn_stats.h
     "phn_get_stats": (c_int32, (POINTER(phn_stats),), _STATUS),
     "phn_format_malloc_stats": (c_int64, (POINTER(c_char), c_size_t), _STATUS),

@@ -417,9 +417,16 @@ def format_malloc_stats() -> str:
 
 def allocator_name() -> Optional[str]:
     """``"pymalloc"`` or ``"malloc"`` when the three domains hold that configuration's
-    built-in allocators, ``None`` when a domain holds a custom allocator."""
+    built-in allocators, ``"pymalloc_debug"`` / ``"malloc_debug"`` with the debug hooks
+    over them, ``None`` when a domain holds a custom allocator."""
     name = _lib.phn_allocator_name()
     return name.decode("ascii", "replace") if name is not None else None
+
+
+def setup_debug_hooks() -> None:
+    """Install CPython's debug hooks on every domain not already wrapped
+    (``phn_setup_debug_hooks``, like ``PyMem_SetupDebugHooks``)."""
+    _lib.phn_setup_debug_hooks()
 
 
 def validate() -> None:

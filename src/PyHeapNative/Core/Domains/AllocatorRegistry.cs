@@ -1,11 +1,12 @@
 // phn_get_allocator / phn_set_allocator / phn_allocator_name: the domains' tables as C sees
 // them. The built-in backends have C-callable tables (registered by the export layer at
-// start-up); installing a table identical to a built-in one selects that built-in backend and
-// its direct fast path, which is how a saved table is restored.
+// start-up), and so do the library's wrappers (debug hooks, tracing). Installing a table
+// identical to one of those selects that backend and its direct path, which is how a saved
+// table is restored.
 //
-// Installed custom tables are copied to immutable native blocks that are never freed, so a
-// call racing with phn_set_allocator always sees a whole table (CPython accepts the same
-// race; it needs the caller's exclusion).
+// Installed tables are immutable native blocks that are never freed, so a call racing with
+// phn_set_allocator sees a whole table (CPython accepts the same race and needs the
+// caller's exclusion).
 using PyHeapNative.Core.Os;
 using PyHeapNative.Core.Pymalloc;
 using PyHeapNative.Core.Raw;
@@ -16,9 +17,12 @@ namespace PyHeapNative.Core.Domains;
 internal static unsafe class AllocatorRegistry
 {
     internal const int Raw = 0, Mem = 1, Obj = 2;
+    private const int MaxWrappers = 16;
 
     private static AllocatorTable s_builtinMalloc;     // CPython's _PyMem_RawMalloc family
     private static AllocatorTable s_builtinPymalloc;   // CPython's _PyObject_Malloc family
+    private static readonly WrapperTable*[] s_wrappers = new WrapperTable*[MaxWrappers];
+    private static int s_wrapperCount;
     private static HeapLock s_lock;                    // serialises get/set against each other
 
     internal static void RegisterBuiltins(in AllocatorTable malloc, in AllocatorTable pymalloc)
@@ -27,9 +31,27 @@ internal static unsafe class AllocatorRegistry
         s_builtinPymalloc = pymalloc;
     }
 
+    /// <summary>Makes a library wrapper's C table recognisable by phn_set_allocator.</summary>
+    internal static void RegisterWrapper(WrapperTable* wrapper)
+    {
+        s_lock.Enter();
+        try
+        {
+            for (int i = 0; i < s_wrapperCount; i++)
+                if (s_wrappers[i] == wrapper)
+                    return;
+            if (s_wrapperCount < MaxWrappers)
+                s_wrappers[s_wrapperCount++] = wrapper;
+        }
+        finally
+        {
+            s_lock.Exit();
+        }
+    }
+
     internal static bool IsValidDomain(int domain) => (uint)domain <= Obj;
 
-    private static ref DomainEntry EntryOf(int domain)
+    internal static ref DomainEntry EntryOf(int domain)
     {
         if (domain == Raw)
             return ref RawDomain.Entry;
@@ -43,15 +65,7 @@ internal static unsafe class AllocatorRegistry
         s_lock.Enter();
         try
         {
-            DomainEntry entry = EntryOf(domain);
-            if (domain == Raw)
-                return entry.Kind == Backend.Custom ? *entry.Custom : s_builtinMalloc;
-            return entry.Kind switch
-            {
-                Backend.Pymalloc => s_builtinPymalloc,
-                Backend.Malloc => s_builtinMalloc,
-                _ => *entry.Custom,
-            };
+            return TableOf(EntryOf(domain), domain);
         }
         finally
         {
@@ -59,32 +73,46 @@ internal static unsafe class AllocatorRegistry
         }
     }
 
+    private static AllocatorTable TableOf(in DomainEntry entry, int domain) => entry.Kind switch
+    {
+        Backend.Custom or Backend.Wrapper => entry.Table->C,
+        Backend.Pymalloc when domain != Raw => s_builtinPymalloc,
+        _ => s_builtinMalloc,
+    };
+
     /// <summary>Installs a complete table. Returns false when memory for the copy is lacking.</summary>
     internal static bool Set(int domain, in AllocatorTable table)
     {
         Backend kind;
-        AllocatorTable* copy = null;
+        WrapperTable* copy = null;
         if (table.SameAs(s_builtinMalloc))
             kind = Backend.Malloc;
         else if (domain != Raw && table.SameAs(s_builtinPymalloc))
             kind = Backend.Pymalloc;
+        else if ((copy = FindWrapper(table)) != null)
+            kind = Backend.Wrapper;
         else
         {
             kind = Backend.Custom;
-            copy = (AllocatorTable*)Libc.Malloc((nuint)sizeof(AllocatorTable));
+            copy = (WrapperTable*)Libc.Calloc(1, (nuint)sizeof(WrapperTable));
             if (copy == null)
                 return false;
-            *copy = table;
+            copy->C = table;
         }
+        Install(domain, kind, copy);
+        return true;
+    }
 
+    /// <summary>Publishes an entry: the table before the kind that makes calls use it. A
+    /// built-in kind leaves the old table in place for calls that already read the old kind.</summary>
+    internal static void Install(int domain, Backend kind, WrapperTable* table)
+    {
         s_lock.Enter();
         try
         {
-            // The table before the kind that makes calls use it; a built-in kind leaves the
-            // old table in place for calls that already read the old kind.
             ref DomainEntry entry = ref EntryOf(domain);
-            if (copy != null)
-                entry.Custom = copy;
+            if (table != null)
+                entry.Table = table;
             Thread.MemoryBarrier();
             entry.Kind = kind;
         }
@@ -92,29 +120,62 @@ internal static unsafe class AllocatorRegistry
         {
             s_lock.Exit();
         }
-        return true;
     }
 
-    /// <summary>"pymalloc" or "malloc" when all three domains hold that configuration's
-    /// built-in backends, null otherwise (CPython's _PyMem_GetCurrentAllocatorName).</summary>
+    private static WrapperTable* FindWrapper(in AllocatorTable table)
+    {
+        for (int i = 0; i < s_wrapperCount; i++)
+            if (s_wrappers[i]->C.SameAs(table))
+                return s_wrappers[i];
+        return null;
+    }
+
+    /// <summary>CPython's _PyMem_GetCurrentAllocatorName: "pymalloc", "malloc", or with the
+    /// debug hooks over them "pymalloc_debug", "malloc_debug"; null for anything custom.</summary>
     internal static string? CurrentName()
     {
-        if (RawDomain.Entry.Kind == Backend.Custom || Domains.Mem.Kind != Domains.Obj.Kind)
+        bool debug = RawDomain.Entry.Kind == Backend.Wrapper;
+        Backend raw = Unwrap(RawDomain.Entry, debug), mem = Unwrap(Domains.Mem, debug), obj = Unwrap(Domains.Obj, debug);
+        if (raw is not (Backend.Malloc or Backend.Pymalloc) || mem != obj)
             return null;
-        return Domains.Mem.Kind switch
+        string? name = mem switch
         {
             Backend.Pymalloc => "pymalloc",
             Backend.Malloc => "malloc",
             _ => null,
         };
+        return name != null && debug ? name + "_debug" : name;
     }
 
-    /// <summary>True when OBJ is served by pymalloc (statistics are printed only then).</summary>
-    internal static bool PymallocServesObj => Domains.Obj.Kind == Backend.Pymalloc;
+    /// <summary>The backend under the debug hooks when debug is expected, else the entry's own;
+    /// Custom when the entry does not have the expected shape.</summary>
+    private static Backend Unwrap(in DomainEntry entry, bool debug)
+    {
+        if (!debug)
+            return entry.Kind == Backend.Wrapper ? Backend.Custom : entry.Kind;
+        if (entry.Kind != Backend.Wrapper || entry.Table->Kind != WrapperKind.Debug)
+            return Backend.Custom;
+        Backend under = entry.Table->Wrapped->Kind;
+        return under == Backend.Wrapper ? Backend.Custom : under;
+    }
+
+    /// <summary>True when OBJ is served by pymalloc, looking through the debug hooks
+    /// (statistics are printed only then).</summary>
+    internal static bool PymallocServesObj
+    {
+        get
+        {
+            DomainEntry obj = Domains.Obj;
+            if (obj.Kind == Backend.Wrapper && obj.Table->Kind == WrapperKind.Debug)
+                obj = *obj.Table->Wrapped;
+            return obj.Kind == Backend.Pymalloc;
+        }
+    }
 
     // ---- the arena allocator -----------------------------------------------------------
 
-    internal static ArenaAllocatorTable GetArenaAllocator() => *ArenaAllocator.Current;
+    internal static ArenaAllocatorTable GetArenaAllocator() =>
+        ArenaAllocator.Current != null ? *ArenaAllocator.Current : default;
 
     internal static bool SetArenaAllocator(in ArenaAllocatorTable table)
     {

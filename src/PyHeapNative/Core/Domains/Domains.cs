@@ -58,23 +58,47 @@ internal static unsafe class Domains
     // ---- other backends --------------------------------------------------------------
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void* MallocSlow(ref DomainEntry domain, nuint size) =>
-        domain.Kind == Backend.Malloc ? RawDomain.BuiltinMalloc(size) : domain.Custom->Malloc(domain.Custom->Context, size);
+    private static void* MallocSlow(ref DomainEntry domain, nuint size) => EntryMalloc(ref domain, size);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void* CallocSlow(ref DomainEntry domain, nuint nelem, nuint elsize) =>
-        domain.Kind == Backend.Malloc ? RawDomain.BuiltinCalloc(nelem, elsize) : domain.Custom->Calloc(domain.Custom->Context, nelem, elsize);
+    private static void* CallocSlow(ref DomainEntry domain, nuint nelem, nuint elsize) => EntryCalloc(ref domain, nelem, elsize);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void* ReallocSlow(ref DomainEntry domain, void* ptr, nuint size) =>
-        domain.Kind == Backend.Malloc ? RawDomain.BuiltinRealloc(ptr, size) : domain.Custom->Realloc(domain.Custom->Context, ptr, size);
+    private static void* ReallocSlow(ref DomainEntry domain, void* ptr, nuint size) => EntryRealloc(ref domain, ptr, size);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void FreeSlow(ref DomainEntry domain, void* ptr)
+    private static void FreeSlow(ref DomainEntry domain, void* ptr) => EntryFree(ref domain, ptr);
+
+    // ---- any entry, without the size checks (for wrappers calling what they wrap) ---------
+
+    public static void* EntryMalloc(ref DomainEntry e, nuint size) => e.Kind switch
     {
-        if (domain.Kind == Backend.Malloc)
-            RawDomain.BuiltinFree(ptr);
-        else
-            domain.Custom->Free(domain.Custom->Context, ptr);
+        Backend.Pymalloc => Pymalloc.Pymalloc.Malloc(size),
+        Backend.Malloc => RawDomain.BuiltinMalloc(size),
+        _ => Call.Malloc(ref e, size),
+    };
+
+    public static void* EntryCalloc(ref DomainEntry e, nuint nelem, nuint elsize) => e.Kind switch
+    {
+        Backend.Pymalloc => Pymalloc.Pymalloc.Calloc(nelem, elsize),
+        Backend.Malloc => RawDomain.BuiltinCalloc(nelem, elsize),
+        _ => Call.Calloc(ref e, nelem, elsize),
+    };
+
+    public static void* EntryRealloc(ref DomainEntry e, void* ptr, nuint size) => e.Kind switch
+    {
+        Backend.Pymalloc => Pymalloc.Pymalloc.Realloc(ptr, size),
+        Backend.Malloc => RawDomain.BuiltinRealloc(ptr, size),
+        _ => Call.Realloc(ref e, ptr, size),
+    };
+
+    public static void EntryFree(ref DomainEntry e, void* ptr)
+    {
+        switch (e.Kind)
+        {
+            case Backend.Pymalloc: Pymalloc.Pymalloc.Free(ptr); break;
+            case Backend.Malloc: RawDomain.BuiltinFree(ptr); break;
+            default: Call.Free(ref e, ptr); break;
+        }
     }
 }

@@ -38,10 +38,11 @@ internal static unsafe partial class Libc
     [DllImport(C, EntryPoint = "atexit", ExactSpelling = true)]
     internal static extern int AtExit(delegate* unmanaged[Cdecl]<void> function);
 
-    [DllImport(C, EntryPoint = "mmap", ExactSpelling = true), SuppressGCTransition]
+    // mmap and munmap keep the GC transition: they are slow paths and may take a while.
+    [DllImport(C, EntryPoint = "mmap", ExactSpelling = true)]
     private static extern void* Mmap(void* addr, nuint length, int prot, int flags, int fd, nint offset);
 
-    [DllImport(C, EntryPoint = "munmap", ExactSpelling = true), SuppressGCTransition]
+    [DllImport(C, EntryPoint = "munmap", ExactSpelling = true)]
     private static extern int Munmap(void* addr, nuint length);
 
     internal const int ENOMEM = 12;

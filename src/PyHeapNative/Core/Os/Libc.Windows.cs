@@ -33,10 +33,10 @@ internal static unsafe partial class Libc
     [DllImport(C, EntryPoint = "_write", ExactSpelling = true)]
     private static extern int Write(int fd, byte* buf, uint count);
 
-    [DllImport(Kernel32, EntryPoint = "VirtualAlloc", ExactSpelling = true), SuppressGCTransition]
+    [DllImport(Kernel32, EntryPoint = "VirtualAlloc", ExactSpelling = true)]
     private static extern void* VirtualAlloc(void* address, nuint size, uint allocationType, uint protect);
 
-    [DllImport(Kernel32, EntryPoint = "VirtualFree", ExactSpelling = true), SuppressGCTransition]
+    [DllImport(Kernel32, EntryPoint = "VirtualFree", ExactSpelling = true)]
     private static extern int VirtualFree(void* address, nuint size, uint freeType);
 
     internal const int ENOMEM = 12;

@@ -64,9 +64,11 @@ internal static unsafe partial class Pymalloc
         }
         catch (Exception e)
         {
-            // The fault struck before any change; report it without the lock held.
+            // The fault struck before any change; report it without the lock held. Nothing
+            // may leave here with the lock released, not even a failing report.
             Lock.Exit();
-            try { Errors.Report(Status.Internal, $"pymalloc: {e.GetType().Name}: {e.Message}"); }
+            try { Errors.Report(Status.Internal, "pymalloc: " + e.GetType().Name + ": " + e.Message); }
+            catch { }
             finally { Lock.Enter(); }
             return null;
         }
@@ -134,8 +136,8 @@ internal static unsafe partial class Pymalloc
 
     /// <summary>
     /// new_arena: gets 1 MiB from the arena allocator (lock dropped for the call), marks it
-    /// in the radix tree and inserts it in UsableArenas. False if any step failed; nothing
-    /// changed then.
+    /// in the radix tree and inserts it in UsableArenas. True when a usable arena exists on
+    /// return; false if none could be had (nothing changed then).
     /// </summary>
     private static bool AddNewArena()
     {
@@ -147,7 +149,10 @@ internal static unsafe partial class Pymalloc
         try
         {
             if (DumpStatsBeforeNewArena && StatsPrinter != null)
-                StatsPrinter();
+            {
+                try { StatsPrinter(); }
+                catch { }   // a failed dump must not fail the allocation
+            }
             address = ArenaAllocator.Allocate(table);
         }
         finally
@@ -155,7 +160,17 @@ internal static unsafe partial class Pymalloc
             Lock.Enter();
         }
         if (address == null)
-            return false;
+            return s_usableArenas != null;
+
+        if (s_usableArenas != null)
+        {
+            // Another thread added an arena while the lock was dropped. CPython allocates one
+            // only when none is usable; keep to that, so no extra empty arena lingers.
+            Lock.Exit();
+            try { ArenaAllocator.Release(table, address); }
+            finally { Lock.Enter(); }
+            return true;
+        }
 
         ArenaObject* arena = TakeArenaObject();
         if (arena == null || !ArenaMap.Mark((nuint)address, used: true))
@@ -223,9 +238,9 @@ internal static unsafe partial class Pymalloc
     }
 
     /// <summary>
-    /// The vector moved. CPython grows it only when no arena is usable, so no pointer into it
-    /// is live; here the lock is dropped around the arena allocator and another thread may
-    /// have added a usable arena meanwhile, so every pointer into the vector is moved along.
+    /// The vector moved. It grows only when no arena is usable (as in CPython), so the
+    /// pointers into it are stale links of full arenas; they are moved along all the same, so
+    /// that no pointer into the old vector survives.
     /// </summary>
     private static void RebaseArenaPointers(ArenaObject* oldBase, ArenaObject* newBase)
     {

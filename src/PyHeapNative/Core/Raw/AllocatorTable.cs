@@ -26,12 +26,40 @@ internal enum Backend : byte
 {
     Pymalloc = 0,   // MEM/OBJ default: pymalloc, falling back to RAW
     Malloc = 1,     // RAW default (and MEM/OBJ with PYHEAPNATIVE_ALLOCATOR=malloc): C malloc
-    Custom = 2,     // an allocator installed with phn_set_allocator, called through its table
+    Custom = 2,     // an allocator installed with phn_set_allocator, called through its C table
+    Wrapper = 3,    // a layer of the library over the previous entry (debug hooks, tracing)
 }
 
-/// <summary>One domain: its backend and, for Custom, an immutable copy of the table.</summary>
+/// <summary>Which layer a wrapper is.</summary>
+internal enum WrapperKind : byte
+{
+    None = 0,      // a custom C table: no managed entry points
+    Debug = 1,
+    Tracing = 2,
+}
+
+/// <summary>
+/// An installed table. For a custom allocator only C is set. For a wrapper installed by the
+/// library itself (Kind != None), C is what phn_get_allocator returns (so hooks can forward
+/// to it) and the library calls the managed entry points, same context, no transition.
+/// Immutable once installed and never freed: a call reads the entry's pointer once.
+/// </summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct WrapperTable
+{
+    public AllocatorTable C;   // first: a WrapperTable* is also an AllocatorTable*
+    public delegate*<void*, nuint, void*> Malloc;
+    public delegate*<void*, nuint, nuint, void*> Calloc;
+    public delegate*<void*, void*, nuint, void*> Realloc;
+    public delegate*<void*, void*, void> Free;
+    public WrapperKind Kind;
+    public DomainEntry* Wrapped;   // the entry this wrapper forwards to
+}
+
+/// <summary>One domain: its backend and, for Custom and Wrapper, the installed table.
+/// The table is published before the kind.</summary>
 internal unsafe struct DomainEntry
 {
     public Backend Kind;
-    public AllocatorTable* Custom;
+    public WrapperTable* Table;
 }

@@ -11,7 +11,7 @@ namespace PyHeapNative.Core.Raw;
 
 internal static unsafe class RawDomain
 {
-    internal static DomainEntry Entry;   // Backend.Custom, or anything else for C malloc
+    internal static DomainEntry Entry;   // Malloc (or the zero value) for C malloc, Custom, Wrapper
 
     // ---- fast path -------------------------------------------------------------------
 
@@ -20,9 +20,9 @@ internal static unsafe class RawDomain
     {
         if (size > Status.MaxRequest)
             return OutOfMemory();
-        if (Entry.Kind != Backend.Custom)
+        if (Entry.Kind < Backend.Custom)
             return BuiltinMalloc(size);
-        return Entry.Custom->Malloc(Entry.Custom->Context, size);
+        return Call.Malloc(ref Entry, size);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -30,9 +30,9 @@ internal static unsafe class RawDomain
     {
         if (elsize != 0 && nelem > Status.MaxRequest / elsize)
             return OutOfMemory();
-        if (Entry.Kind != Backend.Custom)
+        if (Entry.Kind < Backend.Custom)
             return BuiltinCalloc(nelem, elsize);
-        return Entry.Custom->Calloc(Entry.Custom->Context, nelem, elsize);
+        return Call.Calloc(ref Entry, nelem, elsize);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -40,18 +40,18 @@ internal static unsafe class RawDomain
     {
         if (size > Status.MaxRequest)
             return OutOfMemory();
-        if (Entry.Kind != Backend.Custom)
+        if (Entry.Kind < Backend.Custom)
             return BuiltinRealloc(ptr, size);
-        return Entry.Custom->Realloc(Entry.Custom->Context, ptr, size);
+        return Call.Realloc(ref Entry, ptr, size);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Free(void* ptr)
     {
-        if (Entry.Kind != Backend.Custom)
+        if (Entry.Kind < Backend.Custom)
             BuiltinFree(ptr);
         else
-            Entry.Custom->Free(Entry.Custom->Context, ptr);
+            Call.Free(ref Entry, ptr);
     }
 
     // ---- the built-in allocator (CPython's _PyMem_RawMalloc ...) ------------------------
@@ -79,14 +79,5 @@ internal static unsafe class RawDomain
     {
         Libc.SetErrno(Libc.ENOMEM);
         return null;
-    }
-
-    /// <summary>Installs the built-in allocator (kind Malloc) or an immutable custom table.</summary>
-    internal static void Install(Backend kind, AllocatorTable* custom)
-    {
-        // Publish the table before the kind, so a racing call sees a complete pair.
-        Entry.Custom = custom;
-        Thread.MemoryBarrier();
-        Entry.Kind = kind;
     }
 }
