@@ -45,6 +45,9 @@ build() {
     dotnet publish "$proj" -c "$CONFIG" -r "$RID" -p:NativeLib=Static \
         -o "$ART/publish/static" -p:IntermediateOutputPath="$ART/obj/static/" -nologo -v quiet
     cp "$ART/publish/static/libpyheapnative.a" "$LIB/libpyheapnative.a"
+    # The C entry shims (Native/phn_entry.c) are linked into the .so by the project; the
+    # static archive needs them added.
+    ar rcs "$LIB/libpyheapnative.a" "$ART/obj/static/phn_entry.o"
     local rt; rt="$(nativeaot_runtime_dir)"
     [ -n "$rt" ] || { echo "Native AOT runtime package not found" >&2; exit 1; }
     for f in libbootstrapperdll.o libRuntime.WorkstationGC.a libeventpipe-disabled.a \

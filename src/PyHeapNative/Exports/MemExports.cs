@@ -1,5 +1,8 @@
-// Mirrors include/pyheapnative/phn_mem.h (same order). Each export starts the library if
-// needed and calls its domain's inlined fast path; an exception becomes NULL + ENOMEM.
+// Mirrors include/pyheapnative/phn_mem.h (same order). The C entry points phn_* are the
+// shims of Native/phn_entry.c, which call these phnimpl_* methods with their caller's return
+// address (recorded by tracemalloc). On Windows there is no shim: these are phn_* themselves
+// and the caller is unknown. Each starts the library if needed and calls its domain's inlined
+// fast path; an exception becomes NULL + ENOMEM.
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using PyHeapNative.Core.Domains;
@@ -9,87 +12,93 @@ namespace PyHeapNative.Exports;
 
 internal static unsafe class MemExports
 {
-    [UnmanagedCallersOnly(EntryPoint = "phn_raw_malloc", CallConvs = [typeof(CallConvCdecl)])]
-    public static void* RawMalloc(nuint size)
+#if PHN_WINDOWS
+    private const string Prefix = "phn_";
+#else
+    private const string Prefix = "phnimpl_";
+#endif
+
+    [UnmanagedCallersOnly(EntryPoint = Prefix + "raw_malloc", CallConvs = [typeof(CallConvCdecl)])]
+    public static void* RawMalloc(nuint size, void* caller)
     {
-        try { Startup.Ensure(); return RawDomain.Malloc(size); }
+        try { Startup.Ensure(); return RawDomain.Malloc(size, caller); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "phn_raw_malloc"); }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "phn_raw_calloc", CallConvs = [typeof(CallConvCdecl)])]
-    public static void* RawCalloc(nuint nelem, nuint elsize)
+    [UnmanagedCallersOnly(EntryPoint = Prefix + "raw_calloc", CallConvs = [typeof(CallConvCdecl)])]
+    public static void* RawCalloc(nuint nelem, nuint elsize, void* caller)
     {
-        try { Startup.Ensure(); return RawDomain.Calloc(nelem, elsize); }
+        try { Startup.Ensure(); return RawDomain.Calloc(nelem, elsize, caller); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "phn_raw_calloc"); }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "phn_raw_realloc", CallConvs = [typeof(CallConvCdecl)])]
-    public static void* RawRealloc(void* ptr, nuint newSize)
+    [UnmanagedCallersOnly(EntryPoint = Prefix + "raw_realloc", CallConvs = [typeof(CallConvCdecl)])]
+    public static void* RawRealloc(void* ptr, nuint newSize, void* caller)
     {
-        try { Startup.Ensure(); return RawDomain.Realloc(ptr, newSize); }
+        try { Startup.Ensure(); return RawDomain.Realloc(ptr, newSize, caller); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "phn_raw_realloc"); }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "phn_raw_free", CallConvs = [typeof(CallConvCdecl)])]
-    public static void RawFree(void* ptr)
+    [UnmanagedCallersOnly(EntryPoint = Prefix + "raw_free", CallConvs = [typeof(CallConvCdecl)])]
+    public static void RawFree(void* ptr, void* caller)
     {
-        try { Startup.Ensure(); RawDomain.Free(ptr); }
+        try { Startup.Ensure(); RawDomain.Free(ptr, caller); }
         catch (Exception e) { ExportGuard.Failed(e, "phn_raw_free"); }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "phn_mem_malloc", CallConvs = [typeof(CallConvCdecl)])]
-    public static void* MemMalloc(nuint size)
+    [UnmanagedCallersOnly(EntryPoint = Prefix + "mem_malloc", CallConvs = [typeof(CallConvCdecl)])]
+    public static void* MemMalloc(nuint size, void* caller)
     {
-        try { Startup.Ensure(); return Domains.Malloc(ref Domains.Mem, size); }
+        try { Startup.Ensure(); return Domains.Malloc(ref Domains.Mem, size, caller); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "phn_mem_malloc"); }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "phn_mem_calloc", CallConvs = [typeof(CallConvCdecl)])]
-    public static void* MemCalloc(nuint nelem, nuint elsize)
+    [UnmanagedCallersOnly(EntryPoint = Prefix + "mem_calloc", CallConvs = [typeof(CallConvCdecl)])]
+    public static void* MemCalloc(nuint nelem, nuint elsize, void* caller)
     {
-        try { Startup.Ensure(); return Domains.Calloc(ref Domains.Mem, nelem, elsize); }
+        try { Startup.Ensure(); return Domains.Calloc(ref Domains.Mem, nelem, elsize, caller); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "phn_mem_calloc"); }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "phn_mem_realloc", CallConvs = [typeof(CallConvCdecl)])]
-    public static void* MemRealloc(void* ptr, nuint newSize)
+    [UnmanagedCallersOnly(EntryPoint = Prefix + "mem_realloc", CallConvs = [typeof(CallConvCdecl)])]
+    public static void* MemRealloc(void* ptr, nuint newSize, void* caller)
     {
-        try { Startup.Ensure(); return Domains.Realloc(ref Domains.Mem, ptr, newSize); }
+        try { Startup.Ensure(); return Domains.Realloc(ref Domains.Mem, ptr, newSize, caller); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "phn_mem_realloc"); }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "phn_mem_free", CallConvs = [typeof(CallConvCdecl)])]
-    public static void MemFree(void* ptr)
+    [UnmanagedCallersOnly(EntryPoint = Prefix + "mem_free", CallConvs = [typeof(CallConvCdecl)])]
+    public static void MemFree(void* ptr, void* caller)
     {
-        try { Startup.Ensure(); Domains.Free(ref Domains.Mem, ptr); }
+        try { Startup.Ensure(); Domains.Free(ref Domains.Mem, ptr, caller); }
         catch (Exception e) { ExportGuard.Failed(e, "phn_mem_free"); }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "phn_obj_malloc", CallConvs = [typeof(CallConvCdecl)])]
-    public static void* ObjMalloc(nuint size)
+    [UnmanagedCallersOnly(EntryPoint = Prefix + "obj_malloc", CallConvs = [typeof(CallConvCdecl)])]
+    public static void* ObjMalloc(nuint size, void* caller)
     {
-        try { Startup.Ensure(); return Domains.Malloc(ref Domains.Obj, size); }
+        try { Startup.Ensure(); return Domains.Malloc(ref Domains.Obj, size, caller); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "phn_obj_malloc"); }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "phn_obj_calloc", CallConvs = [typeof(CallConvCdecl)])]
-    public static void* ObjCalloc(nuint nelem, nuint elsize)
+    [UnmanagedCallersOnly(EntryPoint = Prefix + "obj_calloc", CallConvs = [typeof(CallConvCdecl)])]
+    public static void* ObjCalloc(nuint nelem, nuint elsize, void* caller)
     {
-        try { Startup.Ensure(); return Domains.Calloc(ref Domains.Obj, nelem, elsize); }
+        try { Startup.Ensure(); return Domains.Calloc(ref Domains.Obj, nelem, elsize, caller); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "phn_obj_calloc"); }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "phn_obj_realloc", CallConvs = [typeof(CallConvCdecl)])]
-    public static void* ObjRealloc(void* ptr, nuint newSize)
+    [UnmanagedCallersOnly(EntryPoint = Prefix + "obj_realloc", CallConvs = [typeof(CallConvCdecl)])]
+    public static void* ObjRealloc(void* ptr, nuint newSize, void* caller)
     {
-        try { Startup.Ensure(); return Domains.Realloc(ref Domains.Obj, ptr, newSize); }
+        try { Startup.Ensure(); return Domains.Realloc(ref Domains.Obj, ptr, newSize, caller); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "phn_obj_realloc"); }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "phn_obj_free", CallConvs = [typeof(CallConvCdecl)])]
-    public static void ObjFree(void* ptr)
+    [UnmanagedCallersOnly(EntryPoint = Prefix + "obj_free", CallConvs = [typeof(CallConvCdecl)])]
+    public static void ObjFree(void* ptr, void* caller)
     {
-        try { Startup.Ensure(); Domains.Free(ref Domains.Obj, ptr); }
+        try { Startup.Ensure(); Domains.Free(ref Domains.Obj, ptr, caller); }
         catch (Exception e) { ExportGuard.Failed(e, "phn_obj_free"); }
     }
 

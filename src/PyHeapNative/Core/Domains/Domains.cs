@@ -17,57 +17,66 @@ internal static unsafe class Domains
     // ---- fast path -------------------------------------------------------------------
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void* Malloc(ref DomainEntry domain, nuint size)
+    public static void* Malloc(ref DomainEntry domain, nuint size, void* caller)
     {
         if (size > Status.MaxRequest)
             return RawDomain.OutOfMemory();
         if (domain.Kind == Backend.Pymalloc)
             return Pymalloc.Pymalloc.Malloc(size);
-        return MallocSlow(ref domain, size);
+        return MallocSlow(ref domain, size, caller);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void* Calloc(ref DomainEntry domain, nuint nelem, nuint elsize)
+    public static void* Calloc(ref DomainEntry domain, nuint nelem, nuint elsize, void* caller)
     {
         if (elsize != 0 && nelem > Status.MaxRequest / elsize)
             return RawDomain.OutOfMemory();
         if (domain.Kind == Backend.Pymalloc)
             return Pymalloc.Pymalloc.Calloc(nelem, elsize);
-        return CallocSlow(ref domain, nelem, elsize);
+        return CallocSlow(ref domain, nelem, elsize, caller);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void* Realloc(ref DomainEntry domain, void* ptr, nuint size)
+    public static void* Realloc(ref DomainEntry domain, void* ptr, nuint size, void* caller)
     {
         if (size > Status.MaxRequest)
             return RawDomain.OutOfMemory();
         if (domain.Kind == Backend.Pymalloc)
             return Pymalloc.Pymalloc.Realloc(ptr, size);
-        return ReallocSlow(ref domain, ptr, size);
+        return ReallocSlow(ref domain, ptr, size, caller);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Free(ref DomainEntry domain, void* ptr)
+    public static void Free(ref DomainEntry domain, void* ptr, void* caller)
     {
         if (domain.Kind == Backend.Pymalloc)
             Pymalloc.Pymalloc.Free(ptr);
         else
-            FreeSlow(ref domain, ptr);
+            FreeSlow(ref domain, ptr, caller);
     }
 
     // ---- other backends --------------------------------------------------------------
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void* MallocSlow(ref DomainEntry domain, nuint size) => EntryMalloc(ref domain, size);
+    private static void* MallocSlow(ref DomainEntry domain, nuint size, void* caller) =>
+        domain.Kind == Backend.Malloc ? RawDomain.BuiltinMalloc(size) : Call.Malloc(ref domain, size, caller);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void* CallocSlow(ref DomainEntry domain, nuint nelem, nuint elsize) => EntryCalloc(ref domain, nelem, elsize);
+    private static void* CallocSlow(ref DomainEntry domain, nuint nelem, nuint elsize, void* caller) =>
+        domain.Kind == Backend.Malloc ? RawDomain.BuiltinCalloc(nelem, elsize) : Call.Calloc(ref domain, nelem, elsize, caller);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void* ReallocSlow(ref DomainEntry domain, void* ptr, nuint size) => EntryRealloc(ref domain, ptr, size);
+    private static void* ReallocSlow(ref DomainEntry domain, void* ptr, nuint size, void* caller) =>
+        domain.Kind == Backend.Malloc ? RawDomain.BuiltinRealloc(ptr, size) : Call.Realloc(ref domain, ptr, size, caller);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void FreeSlow(ref DomainEntry domain, void* ptr) => EntryFree(ref domain, ptr);
+    private static void FreeSlow(ref DomainEntry domain, void* ptr, void* caller)
+    {
+        if (domain.Kind == Backend.Malloc)
+            RawDomain.BuiltinFree(ptr);
+        else
+            Call.Free(ref domain, ptr, caller);
+    }
 
     // ---- any entry, without the size checks (for wrappers calling what they wrap) ---------
 

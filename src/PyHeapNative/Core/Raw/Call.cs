@@ -7,6 +7,47 @@ namespace PyHeapNative.Core.Raw;
 
 internal static unsafe class Call
 {
+    /// <summary>The return address of the C code that called the export now being served,
+    /// set only around calls into a wrapper (tracemalloc records it); null otherwise.</summary>
+    [ThreadStatic] private static void* t_caller;
+
+    internal static void* Caller => t_caller;
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void* Malloc(ref DomainEntry e, nuint size, void* caller)
+    {
+        t_caller = caller;
+        void* r = Malloc(ref e, size);
+        t_caller = null;
+        return r;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void* Calloc(ref DomainEntry e, nuint nelem, nuint elsize, void* caller)
+    {
+        t_caller = caller;
+        void* r = Calloc(ref e, nelem, elsize);
+        t_caller = null;
+        return r;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void* Realloc(ref DomainEntry e, void* ptr, nuint size, void* caller)
+    {
+        t_caller = caller;
+        void* r = Realloc(ref e, ptr, size);
+        t_caller = null;
+        return r;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void Free(ref DomainEntry e, void* ptr, void* caller)
+    {
+        t_caller = caller;
+        Free(ref e, ptr);
+        t_caller = null;
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     public static void* Malloc(ref DomainEntry e, nuint size)
     {

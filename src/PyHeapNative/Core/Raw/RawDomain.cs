@@ -54,6 +54,47 @@ internal static unsafe class RawDomain
             Call.Free(ref Entry, ptr);
     }
 
+    // ---- entry points of the exports: the C caller's address goes to wrappers ---------------
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void* Malloc(nuint size, void* caller)
+    {
+        if (size > Status.MaxRequest)
+            return OutOfMemory();
+        if (Entry.Kind < Backend.Custom)
+            return BuiltinMalloc(size);
+        return Call.Malloc(ref Entry, size, caller);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void* Calloc(nuint nelem, nuint elsize, void* caller)
+    {
+        if (elsize != 0 && nelem > Status.MaxRequest / elsize)
+            return OutOfMemory();
+        if (Entry.Kind < Backend.Custom)
+            return BuiltinCalloc(nelem, elsize);
+        return Call.Calloc(ref Entry, nelem, elsize, caller);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void* Realloc(void* ptr, nuint size, void* caller)
+    {
+        if (size > Status.MaxRequest)
+            return OutOfMemory();
+        if (Entry.Kind < Backend.Custom)
+            return BuiltinRealloc(ptr, size);
+        return Call.Realloc(ref Entry, ptr, size, caller);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Free(void* ptr, void* caller)
+    {
+        if (Entry.Kind < Backend.Custom)
+            BuiltinFree(ptr);
+        else
+            Call.Free(ref Entry, ptr, caller);
+    }
+
     // ---- the built-in allocator (CPython's _PyMem_RawMalloc ...) ------------------------
     // Some C libraries return NULL for 0 bytes and others a block with no storage; ask for 1
     // so that 0-byte blocks are distinct and pymalloc can rely on them.
