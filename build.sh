@@ -117,7 +117,7 @@ demo() {
     log "building the demo against pkg-config pyheapnative"
     need_cmd pkg-config pkg-config
     # shellcheck disable=SC2046
-    $CC -std=c11 -O2 -Wall -Wextra -o "$out/demo" "$ROOT/native-tests/demo/demo.c" \
+    $CC -std=c11 -O2 -Wall -Wextra -D_GNU_SOURCE -rdynamic -o "$out/demo" "$ROOT/native-tests/demo/demo.c" \
         $(PKG_CONFIG_PATH="$LIB/pkgconfig" pkg-config --cflags --libs pyheapnative) -Wl,-rpath,"$LIB"
     log "running the demo"
     "$out/demo"

@@ -13,6 +13,7 @@
 #include "pyheapnative/phn_mem.h"
 #include "pyheapnative/phn_alloc.h"
 #include "pyheapnative/phn_debug.h"
+#include "pyheapnative/phn_trace.h"
 #include "pyheapnative/phn_stats.h"
 #include "pyheapnative/phn_testing.h"
 

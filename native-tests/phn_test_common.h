@@ -11,6 +11,9 @@
  *                             /proc/self/exe) with a mode argument and some environment
  *                             variables, capturing stdout and stderr through pipes
  *   rss_bytes                 resident set size from /proc/self/statm
+ *   regex_search              POSIX extended regular expression search (no REG_NEWLINE: '.'
+ *                             matches a newline, '^' / '$' are the ends of the whole text)
+ *   stderr_capture_*          redirect file descriptor 2 to a temporary file and read it back
  */
 #ifndef PHN_TEST_COMMON_H
 #define PHN_TEST_COMMON_H
@@ -20,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <regex.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -538,6 +542,74 @@ static PHN_TU int count_occurrences(const char* hay, const char* needle) {
     size_t len = strlen(needle);
     for (const char* p = hay ? strstr(hay, needle) : NULL; p; p = strstr(p + len, needle)) n++;
     return n;
+}
+
+/* ------------------------------------------------------------------ regular expressions */
+
+/* 1 if the POSIX extended regular expression matches somewhere in text, 0 if not, -1 if it
+ * does not compile (the error is printed). Without REG_NEWLINE, so '.' also matches '\n'
+ * (like Python's re.DOTALL) and '^' / '$' anchor at the start / end of the whole text. */
+static PHN_TU int regex_search(const char* pattern, const char* text) {
+    regex_t re;
+    int rc = regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB);
+    if (rc != 0) {
+        char msg[256];
+        regerror(rc, &re, msg, sizeof msg);
+        fprintf(stderr, "\n  regcomp failed (%s) for: %s\n", msg, pattern);
+        return -1;
+    }
+    rc = regexec(&re, text ? text : "", 0, NULL, 0);
+    regfree(&re);
+    return rc == 0 ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------ capturing stderr */
+
+/* Redirects file descriptor 2 (what the library writes its dumps to) to a temporary file
+ * until stderr_capture_end, which returns what was written (malloc'd, NUL-terminated). */
+typedef struct stderr_capture {
+    int saved_fd;
+    int file_fd;
+} stderr_capture;
+
+static PHN_TU int stderr_capture_begin(stderr_capture* c) {
+    char path[] = "/tmp/phn-stderr-XXXXXX";
+    fflush(stderr);
+    c->saved_fd = -1;
+    c->file_fd = mkstemp(path);
+    if (c->file_fd < 0) return -1;
+    unlink(path);
+    c->saved_fd = dup(2);
+    if (c->saved_fd < 0 || dup2(c->file_fd, 2) < 0) {
+        close(c->file_fd);
+        if (c->saved_fd >= 0) close(c->saved_fd);
+        c->file_fd = c->saved_fd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+static PHN_TU char* stderr_capture_end(stderr_capture* c) {
+    fflush(stderr);
+    if (c->saved_fd >= 0) {
+        dup2(c->saved_fd, 2);
+        close(c->saved_fd);
+    }
+    char* text = NULL;
+    size_t len = 0, cap = 0;
+    if (c->file_fd >= 0) {
+        char tmp[4096];
+        off_t off = 0;
+        ssize_t got;
+        while ((got = pread(c->file_fd, tmp, sizeof tmp, off)) > 0) {
+            buf_append(&text, &len, &cap, tmp, (size_t)got);
+            off += got;
+        }
+        close(c->file_fd);
+    }
+    if (!text) buf_append(&text, &len, &cap, "", 0);
+    c->file_fd = c->saved_fd = -1;
+    return text;
 }
 
 #endif /* PHN_TEST_COMMON_H */

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static long resident_kib(void) {
     long pages = 0, resident = 0;
@@ -37,7 +39,105 @@ static void print_malloc_stats(void) {
     free(text);
 }
 
-int main(void) {
+/* ---- tracemalloc: who allocated what ---------------------------------------------------- */
+
+typedef struct node { struct node* next; char payload[48]; } node;
+
+/* Not static: with -rdynamic their names are in the dynamic symbol table, so tracemalloc can
+ * name them. */
+node* build_list(int n);
+char* make_buffer(size_t n);
+char* make_string(const char* text);
+
+__attribute__((noinline)) node* build_list(int n) {
+    node* head = NULL;
+    for (int i = 0; i < n; i++) {
+        node* x = phn_obj_malloc(sizeof(node));
+        x->next = head;
+        head = x;
+    }
+    return head;
+}
+
+__attribute__((noinline)) char* make_buffer(size_t n) { return phn_mem_malloc(n); }
+
+__attribute__((noinline)) char* make_string(const char* text) {
+    char* s = phn_raw_malloc(strlen(text) + 1);
+    strcpy(s, text);
+    return s;
+}
+
+static void show_tracemalloc_top5(void) {
+    phn_tracemalloc_start(1);
+    node* list = build_list(2000);
+    char* buffers[20];
+    for (int i = 0; i < 20; i++) buffers[i] = make_buffer(4096);
+    char* strings[300];
+    for (int i = 0; i < 300; i++) strings[i] = make_string("a string kept for a while");
+
+    phn_snapshot* snapshot;
+    phn_statistics* top;
+    if (phn_tracemalloc_take_snapshot(&snapshot) != PHN_OK ||
+        phn_snapshot_statistics(snapshot, PHN_KEY_LINENO, 0, &top) != PHN_OK) {
+        fprintf(stderr, "tracemalloc: %s\n", phn_last_error_message());
+        exit(1);
+    }
+    size_t current, peak;
+    phn_tracemalloc_get_traced_memory(&current, &peak);
+    printf("tracemalloc: %zu bytes traced; top 5 by line (\"file:function\", offset as the line):\n", current);
+    for (int64_t i = 0; i < phn_statistics_count(top) && i < 5; i++) {
+        phn_statistic st;
+        phn_statistics_get(top, i, &st);
+        printf("  #%lld %s:%u: size=%llu B, count=%llu, average=%llu B\n", (long long)i + 1,
+               st.frames[0].filename, st.frames[0].lineno, (unsigned long long)st.size,
+               (unsigned long long)st.count, (unsigned long long)(st.size / st.count));
+    }
+    printf("\n");
+    phn_statistics_free(top);
+    phn_snapshot_free(snapshot);
+    phn_tracemalloc_stop();
+
+    while (list) { node* next = list->next; phn_obj_free(list); list = next; }
+    for (int i = 0; i < 20; i++) phn_mem_free(buffers[i]);
+    for (int i = 0; i < 300; i++) phn_raw_free(strings[i]);
+}
+
+/* ---- the debug hooks catch a buffer overflow (in a child running with
+ *      PYHEAPNATIVE_ALLOCATOR=debug, whose fatal handler reports and returns) ------------ */
+
+static void report_fatal(void* ctx, const char* message) {
+    (void)ctx;
+    printf("caught by the debug hooks: %s\n", message);
+    fflush(stdout);
+}
+
+static int overflow_child(void) {
+    phn_set_fatal_handler(report_fatal, NULL);
+    printf("allocator \"%s\": writing one byte past a 16-byte block, then freeing it\n", phn_allocator_name());
+    fflush(stdout);
+    char* p = phn_mem_malloc(16);
+    p[16] = 'x';          /* the overflow */
+    phn_mem_free(p);      /* detected: dump on stderr, then the fatal handler */
+    return 0;
+}
+
+static void show_caught_overflow(const char* self) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("PYHEAPNATIVE_ALLOCATOR", "debug", 1);
+        dup2(1, 2);       /* the dump goes to stderr: show it in line */
+        execl(self, self, "--overflow", (char*)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    printf("\n");
+}
+
+int main(int argc, char** argv) {
+    if (argc > 1 && strcmp(argv[1], "--overflow") == 0)
+        return overflow_child();
     if (phn_init() != PHN_OK) {
         fprintf(stderr, "phn_init: %s\n", phn_last_error_message());
         return 1;
@@ -93,6 +193,10 @@ int main(void) {
     print_malloc_stats();
     for (int i = 0; i < 3; i++)
         phn_obj_free(keep[i]);
+
+    /* 4. tracemalloc and 5. the debug hooks. */
+    show_tracemalloc_top5();
+    show_caught_overflow("/proc/self/exe");
 
     int rc = phn_validate();
     printf("\nphn_validate: %s\n", rc == PHN_OK ? "heap consistent" : phn_last_error_message());

@@ -1,7 +1,8 @@
 // Native.cs - P/Invoke bindings for include/pyheapnative.h.
 //
 // Mirrors the headers in the order the umbrella header includes them: phn_config.h,
-// phn_runtime.h, phn_mem.h, phn_alloc.h, phn_stats.h, phn_testing.h. Every signature is
+// phn_runtime.h, phn_mem.h, phn_alloc.h, phn_debug.h, phn_trace.h, phn_stats.h,
+// phn_testing.h. Every signature is
 // blittable (size_t -> nuint, int32_t -> int, int64_t -> long, uint32_t -> uint, pointers
 // as pointers, structs by pointer) and runtime marshalling is disabled for the assembly.
 // tests/PyHeapNative.Tests/HeaderExportTests.cs checks this file against the headers.
@@ -197,6 +198,145 @@ public static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int SetupDebugHooks();
 
+    // ---------------------------------------------------------------- phn_trace.h
+
+    /// <summary><c>PHN_TRACEMALLOC_MAX_NFRAME</c>: the largest traceback limit.</summary>
+    public const int PHN_TRACEMALLOC_MAX_NFRAME = 65535;
+    /// <summary><c>PHN_TRACE_DOMAIN_DEFAULT</c>: the trace domain of the library's own allocations.</summary>
+    public const int PHN_TRACE_DOMAIN_DEFAULT = 0;
+
+    /// <summary><c>phn_tracemalloc_start</c>: start tracing with 1..65535 frames (else <see cref="PHN_EINVAL"/>); already tracing: nothing changes.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_tracemalloc_start")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int TracemallocStart(int nframe);
+
+    /// <summary><c>phn_tracemalloc_stop</c>: uninstall the hooks and forget every trace.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_tracemalloc_stop")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int TracemallocStop();
+
+    /// <summary><c>phn_tracemalloc_is_tracing</c>: 1 while tracing, else 0.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_tracemalloc_is_tracing")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int TracemallocIsTracing();
+
+    /// <summary><c>phn_tracemalloc_get_traced_memory</c>: current and peak traced size; (0, 0) when not tracing. Either may be null.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_tracemalloc_get_traced_memory")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int TracemallocGetTracedMemory(nuint* current, nuint* peak);
+
+    /// <summary><c>phn_tracemalloc_reset_peak</c>: set the peak to the current size.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_tracemalloc_reset_peak")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int TracemallocResetPeak();
+
+    /// <summary><c>phn_tracemalloc_clear_traces</c>: forget every trace; current and peak become 0.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_tracemalloc_clear_traces")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int TracemallocClearTraces();
+
+    /// <summary><c>phn_tracemalloc_get_traceback_limit</c>: the limit of the current or last start (1 before any).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_tracemalloc_get_traceback_limit")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int TracemallocGetTracebackLimit();
+
+    /// <summary><c>phn_tracemalloc_get_tracemalloc_memory</c>: bytes used by the tracer's own tables.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_tracemalloc_get_tracemalloc_memory")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial nuint TracemallocGetTracemallocMemory();
+
+    /// <summary><c>phn_tracemalloc_track</c> (<c>PyTraceMalloc_Track</c>): 0, -1 if the trace could not be stored, -2 when not tracing (not a status).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_tracemalloc_track")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int TracemallocTrack(uint domain, nuint ptr, nuint size);
+
+    /// <summary><c>phn_tracemalloc_untrack</c> (<c>PyTraceMalloc_Untrack</c>): 0 (also when unknown), -2 when not tracing (not a status).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_tracemalloc_untrack")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int TracemallocUntrack(uint domain, nuint ptr);
+
+    /// <summary><c>phn_tracemalloc_set_frame_provider</c>: <c>int32_t provider(void* ctx, phn_frame* frames, int32_t max, int32_t* total)</c>; null restores native return addresses.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_tracemalloc_set_frame_provider")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int TracemallocSetFrameProvider(delegate* unmanaged[Cdecl]<void*, PhnFrame*, int, int*, int> provider, void* ctx);
+
+    /// <summary><c>phn_tracemalloc_take_snapshot</c>: copy the traces; <see cref="PHN_ESTATE"/> when not tracing. Free with <see cref="SnapshotFree"/>.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_tracemalloc_take_snapshot")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int TracemallocTakeSnapshot(PhnSnapshot** @out);
+
+    /// <summary><c>phn_snapshot_free</c>: release a snapshot (null: nothing).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_snapshot_free")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial void SnapshotFree(PhnSnapshot* snapshot);
+
+    /// <summary><c>phn_snapshot_trace_count</c>: number of traces (negative status for a bad handle).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_snapshot_trace_count")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial long SnapshotTraceCount(PhnSnapshot* snapshot);
+
+    /// <summary><c>phn_snapshot_traceback_limit</c>: the traceback limit the snapshot was taken with.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_snapshot_traceback_limit")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int SnapshotTracebackLimit(PhnSnapshot* snapshot);
+
+    /// <summary><c>phn_snapshot_get_trace</c>: the index-th trace, valid while the snapshot lives.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_snapshot_get_trace")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int SnapshotGetTrace(PhnSnapshot* snapshot, long index, PhnTrace* @out);
+
+    /// <summary><c>PHN_FILTER_ANY_LINE</c>: <see cref="PhnFilter.Lineno"/> matching every line.</summary>
+    public const int PHN_FILTER_ANY_LINE = -1;
+    /// <summary><c>PHN_FILTER_ANY_DOMAIN</c>: <see cref="PhnFilter.Domain"/> matching every domain.</summary>
+    public const int PHN_FILTER_ANY_DOMAIN = -1;
+
+    /// <summary><c>phn_snapshot_filter_traces</c>: a new snapshot with the traces that pass the filters (count 0: a copy).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_snapshot_filter_traces")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int SnapshotFilterTraces(PhnSnapshot* snapshot, PhnFilter* filters, int count, PhnSnapshot** @out);
+
+    /// <summary><c>phn_snapshot_dump</c>: write a snapshot to a file (UTF-8 path).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_snapshot_dump")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int SnapshotDump(PhnSnapshot* snapshot, byte* path);
+
+    /// <summary><c>phn_snapshot_load</c>: read a snapshot written by <see cref="SnapshotDump"/>.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_snapshot_load")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int SnapshotLoad(byte* path, PhnSnapshot** @out);
+
+    /// <summary><c>PHN_KEY_FILENAME</c>: group by the most recent frame's file (lineno reported as 0).</summary>
+    public const int PHN_KEY_FILENAME = 0;
+    /// <summary><c>PHN_KEY_LINENO</c>: group by the most recent frame.</summary>
+    public const int PHN_KEY_LINENO = 1;
+    /// <summary><c>PHN_KEY_TRACEBACK</c>: group by the whole traceback.</summary>
+    public const int PHN_KEY_TRACEBACK = 2;
+
+    /// <summary><c>phn_snapshot_statistics</c> (<c>Snapshot.statistics</c>): sorted by (size, count, traceback) descending.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_snapshot_statistics")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int SnapshotStatistics(PhnSnapshot* snapshot, int keyType, int cumulative, PhnStatistics** @out);
+
+    /// <summary><c>phn_snapshot_compare_to</c> (<c>Snapshot.compare_to</c>): differences against an older snapshot.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_snapshot_compare_to")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int SnapshotCompareTo(PhnSnapshot* snapshot, PhnSnapshot* old, int keyType, int cumulative, PhnStatistics** @out);
+
+    /// <summary><c>phn_statistics_count</c>: number of statistics (negative status for a bad handle).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_statistics_count")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial long StatisticsCount(PhnStatistics* statistics);
+
+    /// <summary><c>phn_statistics_get</c>: the index-th statistic, valid while the list lives.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_statistics_get")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int StatisticsGet(PhnStatistics* statistics, long index, PhnStatistic* @out);
+
+    /// <summary><c>phn_statistics_free</c>: release a statistics list (null: nothing).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_statistics_free")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial void StatisticsFree(PhnStatistics* statistics);
+
     // ---------------------------------------------------------------- phn_stats.h
 
     /// <summary><c>PHN_ALIGNMENT</c>: alignment of every block.</summary>
@@ -353,4 +493,80 @@ public struct PhnStats
     public uint Reserved;
     /// <summary><c>size_classes</c>.</summary>
     public PhnSizeClassStatsArray SizeClasses;
+}
+
+/// <summary><c>phn_frame</c>: a file name (NUL-terminated UTF-8, owned by the library or the snapshot) and a line; 16 bytes on 64-bit.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct PhnFrame
+{
+    /// <summary><c>const char* filename</c>.</summary>
+    public byte* Filename;
+    /// <summary><c>lineno</c>.</summary>
+    public uint Lineno;
+    /// <summary><c>reserved</c>.</summary>
+    public uint Reserved;
+}
+
+/// <summary><c>phn_snapshot</c>: opaque; only ever used through a pointer.</summary>
+public struct PhnSnapshot
+{
+}
+
+/// <summary><c>phn_statistics</c>: opaque; only ever used through a pointer.</summary>
+public struct PhnStatistics
+{
+}
+
+/// <summary><c>phn_trace</c>: one trace of a snapshot; 32 bytes on 64-bit.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct PhnTrace
+{
+    /// <summary><c>domain</c>: the trace domain.</summary>
+    public uint Domain;
+    /// <summary><c>nframe</c>: number of <see cref="Frames"/>.</summary>
+    public uint NFrame;
+    /// <summary><c>total_nframe</c>: the depth when it was recorded (saturates at 65535).</summary>
+    public uint TotalNFrame;
+    /// <summary><c>reserved</c>.</summary>
+    public uint Reserved;
+    /// <summary><c>size</c>: the requested size.</summary>
+    public ulong Size;
+    /// <summary><c>const phn_frame* frames</c>: most recent first, owned by the snapshot.</summary>
+    public PhnFrame* Frames;
+}
+
+/// <summary><c>phn_filter</c> (<c>tracemalloc.Filter</c> / <c>DomainFilter</c>); 32 bytes on 64-bit.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct PhnFilter
+{
+    /// <summary><c>inclusive</c>: 1 keeps matching traces, 0 drops them.</summary>
+    public int Inclusive;
+    /// <summary><c>all_frames</c>: 1 any frame may match, 0 the most recent one.</summary>
+    public int AllFrames;
+    /// <summary><c>const char* filename_pattern</c>: fnmatch pattern; null makes a domain filter.</summary>
+    public byte* FilenamePattern;
+    /// <summary><c>lineno</c>: a line, or <see cref="Native.PHN_FILTER_ANY_LINE"/>.</summary>
+    public int Lineno;
+    /// <summary><c>domain</c>: a trace domain, or <see cref="Native.PHN_FILTER_ANY_DOMAIN"/>.</summary>
+    public long Domain;
+}
+
+/// <summary><c>phn_statistic</c>: one statistic or one difference; 48 bytes on 64-bit.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct PhnStatistic
+{
+    /// <summary><c>const phn_frame* frames</c>: the group's key, owned by the list.</summary>
+    public PhnFrame* Frames;
+    /// <summary><c>nframe</c>.</summary>
+    public uint NFrame;
+    /// <summary><c>total_nframe</c>.</summary>
+    public uint TotalNFrame;
+    /// <summary><c>size</c>.</summary>
+    public ulong Size;
+    /// <summary><c>count</c>.</summary>
+    public ulong Count;
+    /// <summary><c>size_diff</c> (compare_to only).</summary>
+    public long SizeDiff;
+    /// <summary><c>count_diff</c> (compare_to only).</summary>
+    public long CountDiff;
 }

@@ -1,8 +1,8 @@
 // CHeader.cs - a small regex parser for include/pyheapnative*.h, enough for the header check
 // (docs/style-and-ecosystem.md 2.6, check 1). It reads the headers in the order the umbrella
 // header includes them, strips comments and preprocessor lines, and returns the function
-// declarations, function-pointer typedefs, structs and integer macros. Anything it cannot
-// classify is reported in Unparsed so that a test can fail on it.
+// declarations, function-pointer typedefs, structs, opaque struct typedefs and integer
+// macros. Anything it cannot classify is reported in Unparsed so that a test can fail on it.
 using System.Text.RegularExpressions;
 
 namespace PyHeapNative.Tests;
@@ -23,6 +23,8 @@ internal sealed partial class CHeader
     public List<CFunction> Functions { get; } = [];
     public Dictionary<string, CFunctionPointer> FunctionPointerTypedefs { get; } = [];
     public List<CStruct> Structs { get; } = [];
+    /// <summary>Incomplete types declared as <c>typedef struct x x;</c>, used only through pointers.</summary>
+    public List<string> OpaqueStructs { get; } = [];
     /// <summary>Object-like macros named PHN_* whose value is an integer expression.</summary>
     public List<string> IntegerMacros { get; } = [];
     public List<string> Unparsed { get; } = [];
@@ -85,6 +87,14 @@ internal sealed partial class CHeader
             if (fp.Success)
             {
                 FunctionPointerTypedefs[fp.Groups[2].Value] = new CFunctionPointer(NormalizeType(fp.Groups[1].Value), ParseParams(fp.Groups[3].Value));
+                continue;
+            }
+            Match opaque = OpaqueStructTypedef().Match(s);
+            if (opaque.Success)
+            {
+                if (opaque.Groups[1].Value != opaque.Groups[2].Value)
+                    Unparsed.Add($"{Path.GetFileName(file)}: struct tag {opaque.Groups[1].Value} differs from typedef {opaque.Groups[2].Value}");
+                OpaqueStructs.Add(opaque.Groups[2].Value);
                 continue;
             }
             Match fn = FunctionDeclaration().Match(s);
@@ -182,6 +192,9 @@ internal sealed partial class CHeader
 
     [GeneratedRegex(@"^typedef\s+(.+?)\(\s*PHN_CALL\s*\*\s*(\w+)\s*\)\s*\((.*)\)$")]
     private static partial Regex FunctionPointerTypedef();
+
+    [GeneratedRegex(@"^typedef\s+struct\s+(\w+)\s+(\w+)$")]
+    private static partial Regex OpaqueStructTypedef();
 
     [GeneratedRegex(@"^(.*?)\b(phn_[a-z0-9_]+)\s*\((.*)\)$")]
     private static partial Regex FunctionDeclaration();

@@ -36,7 +36,7 @@ public sealed partial class HeaderExportTests
     public void HeaderParsesCompletely()
     {
         TestContext.Out.WriteLine($"{_header.Files.Count} headers: {_header.Functions.Count} functions, {_header.FunctionPointerTypedefs.Count} callback typedefs, " +
-            $"{_header.Structs.Count} structs ({_header.Structs.Sum(s => s.Fields.Count)} fields), {_header.IntegerMacros.Count} integer macros");
+            $"{_header.Structs.Count} structs ({_header.Structs.Sum(s => s.Fields.Count)} fields), {_header.OpaqueStructs.Count} opaque structs, {_header.IntegerMacros.Count} integer macros");
         Assert.That(_header.Unparsed, Is.Empty, "declarations the parser could not classify");
         Assert.That(_header.Functions, Has.Count.EqualTo(_header.RawCallSites), "every phn_xxx( in the headers is a parsed declaration");
         Assert.That(Declared, Is.Unique);
@@ -198,10 +198,18 @@ public sealed partial class HeaderExportTests
         ["uint32_t"] = typeof(uint),
         ["int64_t"] = typeof(long),
         ["uint64_t"] = typeof(ulong),
+        ["uintptr_t"] = typeof(nuint),
         ["phn_allocator"] = typeof(PhnAllocator),
         ["phn_arena_allocator"] = typeof(PhnArenaAllocator),
         ["phn_stats"] = typeof(PhnStats),
         ["phn_size_class_stats"] = typeof(PhnSizeClassStats),
+        ["phn_frame"] = typeof(PhnFrame),
+        ["phn_trace"] = typeof(PhnTrace),
+        ["phn_filter"] = typeof(PhnFilter),
+        ["phn_statistic"] = typeof(PhnStatistic),
+        // opaque: only ever behind a pointer (see OpaqueStructsHaveFieldlessMirrors)
+        ["phn_snapshot"] = typeof(PhnSnapshot),
+        ["phn_statistics"] = typeof(PhnStatistics),
     };
 
     private bool TypeMatches(Type actual, string ctype, out string why) =>
@@ -272,7 +280,42 @@ public sealed partial class HeaderExportTests
         ["phn_arena_allocator"] = typeof(PhnArenaAllocator),
         ["phn_size_class_stats"] = typeof(PhnSizeClassStats),
         ["phn_stats"] = typeof(PhnStats),
+        ["phn_frame"] = typeof(PhnFrame),
+        ["phn_trace"] = typeof(PhnTrace),
+        ["phn_filter"] = typeof(PhnFilter),
+        ["phn_statistic"] = typeof(PhnStatistic),
     };
+
+    private static readonly Dictionary<string, Type> s_opaqueStructs = new()
+    {
+        ["phn_snapshot"] = typeof(PhnSnapshot),
+        ["phn_statistics"] = typeof(PhnStatistics),
+    };
+
+    /// <summary>An opaque C type (<c>typedef struct x x;</c>) is mirrored by a distinct C# struct
+    /// without fields, so that handles of different kinds cannot be mixed up and nobody can
+    /// read through them; the header never uses such a type other than behind a pointer.</summary>
+    [Test]
+    public void OpaqueStructsHaveFieldlessMirrors()
+    {
+        Assert.That(_header.OpaqueStructs, Is.EquivalentTo(s_opaqueStructs.Keys), "every opaque struct has a C# mirror");
+        foreach (string name in _header.OpaqueStructs)
+        {
+            Type t = s_opaqueStructs[name];
+            Assert.That(t.IsValueType, Is.True, $"{t.Name} is a struct");
+            Assert.That(t.GetFields(BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance), Is.Empty, $"{t.Name} has no fields");
+            Assert.That(s_scalars[name], Is.EqualTo(t), $"{name} maps to {t.Name} in signatures");
+        }
+        var byValue = new List<string>();
+        foreach (CFunction f in _header.Functions)
+        {
+            byValue.AddRange(new[] { f.ReturnType }.Concat(f.Params.Select(p => p.Type))
+                .Where(_header.OpaqueStructs.Contains).Select(t => $"{f.Name}: {t} by value"));
+        }
+        foreach (CStruct s in _header.Structs)
+            byValue.AddRange(s.Fields.Where(fl => _header.OpaqueStructs.Contains(fl.Type)).Select(fl => $"{s.Name}.{fl.Name}: {fl.Type} by value"));
+        Assert.That(byValue, Is.Empty);
+    }
 
     private static string SnakeCase(string pascal) => PascalBoundary().Replace(pascal, "$1_$2").ToLowerInvariant();
 

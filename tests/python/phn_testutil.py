@@ -42,6 +42,7 @@ SIMPLE_DECL = re.compile(r"\b(phn_[a-z0-9_]+)\s*\(")
 FULL_DECL = re.compile(r"\bPHN_API\b([^;{}]*?)\b(phn_[a-z0-9_]+)\s*\(([^()]*)\)\s*;")
 TYPEDEF_FN = re.compile(r"typedef\s+([^;(]+?)\s*\(\s*(?:PHN_CALL\s*)?\*\s*(phn_[a-z0-9_]+)\s*\)\s*\(([^()]*)\)\s*;")
 STRUCT = re.compile(r"typedef\s+struct\s+(phn_[a-z0-9_]+)\s*\{(.*?)\}\s*(phn_[a-z0-9_]+)\s*;", re.S)
+OPAQUE = re.compile(r"typedef\s+struct\s+(\w+)\s+(\w+)\s*;")
 DEFINE = re.compile(r"^\s*#\s*define\s+(PHN_[A-Z0-9_]+)\s+\(?\s*(-?\d+)\s*\)?\s*$", re.M)
 
 
@@ -108,6 +109,16 @@ def header_defines() -> Dict[str, int]:
     return out
 
 
+def header_opaque_structs() -> Dict[str, str]:
+    """Incomplete struct typedefs (``typedef struct tag name;``): name -> tag. They are only
+    ever used behind a pointer (handles)."""
+    out = {}
+    for path in header_files():
+        for m in OPAQUE.finditer(strip_comments(path.read_text())):
+            out[m.group(2)] = m.group(1)
+    return out
+
+
 class StructField(collections.namedtuple("StructField", "name ctype array_len fnptr")):
     """A struct member: name, C type, array length (or None), (restype, params) of a
     function-pointer member (or None)."""
@@ -152,14 +163,18 @@ def scalar_ctype(ctype: str):
         "uint32_t": ctypes.c_uint32,
         "int64_t": ctypes.c_int64,
         "uint64_t": ctypes.c_uint64,
+        "uintptr_t": ctypes.c_size_t,  # ctypes has no c_uintptr_t; same width as size_t
     }.get(ctype)
 
 
 def check_ctype(ctype: str, actual, *, callback: bool = False) -> Optional[str]:
     """Return None if the ctypes type *actual* fits the C type *ctype*, else a reason.
 
-    Pointers may be c_void_p, c_char_p/POINTER(c_char) for char*, POINTER(struct) for a
-    struct pointer; a function-pointer typedef must be the CFUNCTYPE of the same signature.
+    Any pointer may be c_void_p; otherwise char* must be c_char_p/POINTER(c_char), a
+    struct pointer POINTER(struct), a pointer to a scalar or to a pointer POINTER(T) with T
+    fitting the pointee (so phn_snapshot** may be POINTER(c_void_p)); an opaque struct
+    pointer must be c_void_p. A function-pointer typedef must be the CFUNCTYPE of the same
+    signature.
     """
     import ctypes
 
@@ -167,14 +182,19 @@ def check_ctype(ctype: str, actual, *, callback: bool = False) -> Optional[str]:
         return None if actual is None else "expected None (void), got %r" % (actual,)
     if ctype.endswith("*"):
         base = ctype[:-1]
-        if base == "void":
-            ok = actual is ctypes.c_void_p
+        if base != "void" and base != "char" and base not in _native.STRUCT_TYPES and not base.endswith("*") \
+                and scalar_ctype(base) is None and base not in header_opaque_structs():
+            return "pointer to unknown C type %r" % base
+        if actual is ctypes.c_void_p:
+            ok = True
         elif base == "char":
-            ok = actual in (ctypes.c_char_p, ctypes.POINTER(ctypes.c_char), ctypes.c_void_p)
+            ok = actual in (ctypes.c_char_p, ctypes.POINTER(ctypes.c_char))
         elif base in _native.STRUCT_TYPES:
-            ok = actual in (ctypes.POINTER(_native.STRUCT_TYPES[base]), ctypes.c_void_p)
-        else:
-            ok = actual is ctypes.c_void_p
+            ok = actual is ctypes.POINTER(_native.STRUCT_TYPES[base])
+        elif base.endswith("*") or scalar_ctype(base) is not None:
+            ok = isinstance(actual, type) and issubclass(actual, ctypes._Pointer) and check_ctype(base, actual._type_) is None
+        else:  # void, opaque struct
+            ok = False
         return None if ok else "pointer %s bound as %r" % (ctype, actual)
     scalar = scalar_ctype(ctype)
     if scalar is not None:

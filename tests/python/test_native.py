@@ -72,9 +72,15 @@ class HeaderTableTest(unittest.TestCase):
         by_header = sorted(self.functions.values(), key=lambda d: order.get(d.header, 99))
         self.assertEqual(list(_native.FUNCTIONS), [d.name for d in by_header])
 
+    #: int32_t results that are not PHN_E* statuses: an error code, and PyTraceMalloc_Track's
+    #: 0 / -1 / -2 (phn_trace.h), where -2 means "not tracing", not PHN_ENOMEM.
+    NOT_STATUS = ("phn_last_error_code", "phn_tracemalloc_track", "phn_tracemalloc_untrack")
+
     def test_status_functions_raise(self):
+        for name in self.NOT_STATUS:
+            self.assertIn(name, self.functions)
         for name, decl in self.functions.items():
-            status = decl.restype in ("int32_t", "int64_t") and name != "phn_last_error_code"
+            status = decl.restype in ("int32_t", "int64_t") and name not in self.NOT_STATUS
             with self.subTest(function=name):
                 errcheck = getattr(getattr(lib, name), "errcheck", None)
                 if status:
@@ -88,6 +94,27 @@ class HeaderTableTest(unittest.TestCase):
         for name, signature in typedefs.items():
             with self.subTest(typedef=name):
                 self.assertIsNone(tu.check_callback_type(signature, _native.CALLBACK_TYPES[name], name))
+
+    def test_opaque_structs_are_handles(self):
+        opaque = tu.header_opaque_structs()
+        self.assertEqual(set(opaque), set(_native.OPAQUE_TYPES))
+        for name, tag in opaque.items():
+            with self.subTest(typedef=name):
+                self.assertEqual(tag, name)
+                self.assertNotIn(name, _native.STRUCT_TYPES)
+                # never by value: only "name*" (or deeper) appears in a signature
+                for decl in self.functions.values():
+                    for ptype in [decl.restype] + [p for p, _ in decl.params]:
+                        self.assertNotEqual(ptype, name, "%s takes %s by value" % (decl.name, name))
+
+    def test_pointer_checks_are_strict(self):
+        self.assertIsNone(tu.check_ctype("phn_snapshot**", ctypes.POINTER(ctypes.c_void_p)))
+        self.assertIsNotNone(tu.check_ctype("phn_snapshot**", ctypes.POINTER(_native.phn_frame)))
+        self.assertIsNotNone(tu.check_ctype("phn_snapshot*", ctypes.POINTER(_native.phn_frame)))
+        self.assertIsNone(tu.check_ctype("int32_t*", ctypes.POINTER(ctypes.c_int32)))
+        self.assertIsNotNone(tu.check_ctype("int32_t*", ctypes.POINTER(ctypes.c_int64)))
+        self.assertIsNotNone(tu.check_ctype("phn_frame*", ctypes.POINTER(_native.phn_trace)))
+        self.assertIsNotNone(tu.check_ctype("no_such_type*", ctypes.c_void_p))
 
     def test_structs_match_header_field_order_and_types(self):
         structs = tu.header_structs()
@@ -113,6 +140,10 @@ class HeaderTableTest(unittest.TestCase):
         self.assertEqual(ctypes.sizeof(_native.phn_arena_allocator), 24)
         self.assertEqual(ctypes.sizeof(_native.phn_size_class_stats), 40)
         self.assertEqual(ctypes.sizeof(_native.phn_stats), 8 + 20 * 8 + 8 + 32 * 40)
+        self.assertEqual(ctypes.sizeof(_native.phn_frame), 16)
+        self.assertEqual(ctypes.sizeof(_native.phn_trace), 32)
+        self.assertEqual(ctypes.sizeof(_native.phn_filter), 32)
+        self.assertEqual(ctypes.sizeof(_native.phn_statistic), 48)
 
     def test_numeric_defines_are_mirrored(self):
         defines = tu.header_defines()

@@ -7,6 +7,7 @@ using System.Runtime.InteropServices;
 using PyHeapNative.Core.Debug;
 using PyHeapNative.Core.Pymalloc;
 using PyHeapNative.Core.Raw;
+using PyHeapNative.Core.Tracing;
 
 namespace PyHeapNative.Exports;
 
@@ -90,6 +91,36 @@ internal static unsafe class Callbacks
     {
         try { DebugHooks.Free(ctx, ptr); }
         catch (Exception e) { ExportGuard.Failed(e, "debug free"); }
+    }
+
+    // tracemalloc's wrappers (CPython's tracemalloc_alloc family); ctx is the wrapper's TracingApi.
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    internal static void* TracingMalloc(void* ctx, nuint size)
+    {
+        try { return Tracer.Malloc(ctx, size); }
+        catch (Exception e) { return ExportGuard.AllocationFailed(e, "tracemalloc malloc"); }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    internal static void* TracingCalloc(void* ctx, nuint nelem, nuint elsize)
+    {
+        try { return Tracer.Calloc(ctx, nelem, elsize); }
+        catch (Exception e) { return ExportGuard.AllocationFailed(e, "tracemalloc calloc"); }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    internal static void* TracingRealloc(void* ctx, void* ptr, nuint size)
+    {
+        try { return Tracer.Realloc(ctx, ptr, size); }
+        catch (Exception e) { return ExportGuard.AllocationFailed(e, "tracemalloc realloc"); }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    internal static void TracingFree(void* ctx, void* ptr)
+    {
+        try { Tracer.Free(ctx, ptr); }
+        catch (Exception e) { ExportGuard.Failed(e, "tracemalloc free"); }
     }
 
     // The default arena allocator: anonymous mmap / munmap.

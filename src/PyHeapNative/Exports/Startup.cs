@@ -9,6 +9,7 @@ using PyHeapNative.Core.Os;
 using PyHeapNative.Core.Pymalloc;
 using PyHeapNative.Core.Raw;
 using PyHeapNative.Core.Runtime;
+using PyHeapNative.Core.Tracing;
 
 namespace PyHeapNative.Exports;
 
@@ -20,6 +21,7 @@ internal static unsafe class Startup
 
     internal const string AllocatorVariable = "PYHEAPNATIVE_ALLOCATOR";
     internal const string MallocStatsVariable = "PYHEAPNATIVE_MALLOCSTATS";
+    internal const string TracemallocVariable = "PYHEAPNATIVE_TRACEMALLOC";
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Ensure()
@@ -96,6 +98,14 @@ internal static unsafe class Startup
             Realloc = &Callbacks.DebugRealloc,
             Free = &Callbacks.DebugFree,
         });
+        Tracer.RegisterCFunctions(new AllocatorTable
+        {
+            Malloc = &Callbacks.TracingMalloc,
+            Calloc = &Callbacks.TracingCalloc,
+            Realloc = &Callbacks.TracingRealloc,
+            Free = &Callbacks.TracingFree,
+        });
+        Frames.RememberLibrary((delegate* unmanaged[Cdecl]<void*, nuint, void*>)&Callbacks.RawMalloc);
         var arena = (ArenaAllocatorTable*)Libc.Malloc((nuint)sizeof(ArenaAllocatorTable));
         if (arena == null)
             throw new OutOfMemoryException("no memory for the arena allocator table");
@@ -128,6 +138,17 @@ internal static unsafe class Startup
                 fatal = $"phn_init: {AllocatorVariable}: unknown allocator '{name}' " +
                         "(accepted values: default, debug, pymalloc, pymalloc_debug, malloc, malloc_debug)";
                 break;
+        }
+
+        string? trace = Libc.GetEnvironmentVariable(TracemallocVariable);
+        if (!string.IsNullOrEmpty(trace) && fatal == null)
+        {
+            // As PYTHONTRACEMALLOC: a number of frames; 0 leaves tracing off.
+            if (!int.TryParse(trace, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int nframe) ||
+                nframe > Frames.MaxFrames)
+                fatal = $"phn_init: {TracemallocVariable}: can't start tracemalloc: '{trace}' is not a number of frames in [1; {Frames.MaxFrames}]";
+            else if (nframe > 0 && !Tracer.Start(nframe))
+                fatal = $"phn_init: {TracemallocVariable}: can't start tracemalloc: out of memory";
         }
 
         if (!string.IsNullOrEmpty(Libc.GetEnvironmentVariable(MallocStatsVariable)))

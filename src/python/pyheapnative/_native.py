@@ -6,8 +6,10 @@ This is the only module that talks to the shared library directly. It
   ``<repo>/artifacts/lib/`` of a source checkout, then the system search path),
 * mirrors every numeric ``#define`` of ``include/pyheapnative/*.h`` as a ``PHN_*`` constant,
 * declares the structs (:class:`phn_allocator`, :class:`phn_arena_allocator`,
-  :class:`phn_size_class_stats`, :class:`phn_stats`) and the callback types with the
-  header's exact field order and types,
+  :class:`phn_size_class_stats`, :class:`phn_stats`, :class:`phn_frame`,
+  :class:`phn_trace`, :class:`phn_filter`, :class:`phn_statistic`) and the callback types
+  with the header's exact field order and types; the opaque ``phn_snapshot*`` and
+  ``phn_statistics*`` handles are ``c_void_p``,
 * declares ``argtypes``/``restype`` for every exported function in one table
   (:data:`FUNCTIONS`), attaching an ``errcheck`` to the status-returning ones so that a
   negative ``PHN_E*`` status raises :class:`PyHeapNativeError` (a ``ValueError`` for
@@ -97,6 +99,15 @@ PHN_POOL_OVERHEAD = 48
 PHN_ARENA_SIZE = 1048576
 PHN_MAX_POOLS_IN_ARENA = 64
 PHN_STATS_VERSION = 1
+
+# tracemalloc (phn_trace.h)
+PHN_TRACEMALLOC_MAX_NFRAME = 65535
+PHN_TRACE_DOMAIN_DEFAULT = 0
+PHN_FILTER_ANY_LINE = -1
+PHN_FILTER_ANY_DOMAIN = -1
+PHN_KEY_FILENAME = 0
+PHN_KEY_LINENO = 1
+PHN_KEY_TRACEBACK = 2
 
 # Fault injection (phn_testing.h)
 PHN_FAULT_NONE = 0
@@ -301,10 +312,64 @@ class phn_stats(Structure):
     ]
 
 
+class phn_frame(Structure):
+    """``phn_frame``: a file name (NUL-terminated UTF-8) and a line (16 bytes)."""
+
+    _fields_ = [
+        ("filename", c_char_p),
+        ("lineno", c_uint32),
+        ("reserved", c_uint32),
+    ]
+
+
+class phn_trace(Structure):
+    """``phn_trace``: one trace of a snapshot; ``frames`` belong to the snapshot (32 bytes)."""
+
+    _fields_ = [
+        ("domain", c_uint32),
+        ("nframe", c_uint32),
+        ("total_nframe", c_uint32),
+        ("reserved", c_uint32),
+        ("size", c_uint64),
+        ("frames", POINTER(phn_frame)),
+    ]
+
+
+class phn_filter(Structure):
+    """``phn_filter`` (tracemalloc.Filter / DomainFilter, 32 bytes). Keep the bytes object
+    assigned to ``filename_pattern`` alive until the call that reads the filter returns."""
+
+    _fields_ = [
+        ("inclusive", c_int32),
+        ("all_frames", c_int32),
+        ("filename_pattern", c_char_p),
+        ("lineno", c_int32),
+        ("domain", c_int64),
+    ]
+
+
+class phn_statistic(Structure):
+    """``phn_statistic``: one statistic or difference; ``frames`` belong to the list (48 bytes)."""
+
+    _fields_ = [
+        ("frames", POINTER(phn_frame)),
+        ("nframe", c_uint32),
+        ("total_nframe", c_uint32),
+        ("size", c_uint64),
+        ("count", c_uint64),
+        ("size_diff", c_int64),
+        ("count_diff", c_int64),
+    ]
+
+
+#: ``phn_frame_provider``: ``int32_t (*)(void* ctx, phn_frame* frames, int32_t max, int32_t* total)``
+phn_frame_provider = CFUNCTYPE(c_int32, c_void_p, POINTER(phn_frame), c_int32, POINTER(c_int32))
+
 #: Function-pointer typedefs of the headers, by name.
 CALLBACK_TYPES = {
     "phn_error_handler": phn_error_handler,
     "phn_fatal_handler": phn_fatal_handler,
+    "phn_frame_provider": phn_frame_provider,
 }
 
 #: Structs of the headers, by name.
@@ -313,7 +378,14 @@ STRUCT_TYPES = {
     "phn_arena_allocator": phn_arena_allocator,
     "phn_size_class_stats": phn_size_class_stats,
     "phn_stats": phn_stats,
+    "phn_frame": phn_frame,
+    "phn_trace": phn_trace,
+    "phn_filter": phn_filter,
+    "phn_statistic": phn_statistic,
 }
+
+#: Opaque struct typedefs of the headers (``typedef struct x x;``): handles, bound as c_void_p.
+OPAQUE_TYPES = ("phn_snapshot", "phn_statistics")
 
 # --------------------------------------------------------------------------------------
 # The declaration table: name -> (restype, argtypes, errcheck). Same order as the headers.
@@ -350,6 +422,32 @@ FUNCTIONS: Dict[str, Tuple[object, Tuple[object, ...], Optional[Callable]]] = {
     "phn_allocator_name": (c_char_p, (), None),
     # phn_debug.h
     "phn_setup_debug_hooks": (c_int32, (), _STATUS),
+    # phn_trace.h
+    "phn_tracemalloc_start": (c_int32, (c_int32,), _STATUS),
+    "phn_tracemalloc_stop": (c_int32, (), _STATUS),
+    "phn_tracemalloc_is_tracing": (c_int32, (), _STATUS),
+    "phn_tracemalloc_get_traced_memory": (c_int32, (POINTER(c_size_t), POINTER(c_size_t)), _STATUS),
+    "phn_tracemalloc_reset_peak": (c_int32, (), _STATUS),
+    "phn_tracemalloc_clear_traces": (c_int32, (), _STATUS),
+    "phn_tracemalloc_get_traceback_limit": (c_int32, (), _STATUS),
+    "phn_tracemalloc_get_tracemalloc_memory": (c_size_t, (), None),
+    # track/untrack return PyTraceMalloc_Track's 0/-1/-2, not a PHN_E* status: never raise
+    "phn_tracemalloc_track": (c_int32, (c_uint32, c_size_t, c_size_t), None),
+    "phn_tracemalloc_untrack": (c_int32, (c_uint32, c_size_t), None),
+    "phn_tracemalloc_set_frame_provider": (c_int32, (phn_frame_provider, c_void_p), _STATUS),
+    "phn_tracemalloc_take_snapshot": (c_int32, (POINTER(c_void_p),), _STATUS),
+    "phn_snapshot_free": (None, (c_void_p,), None),
+    "phn_snapshot_trace_count": (c_int64, (c_void_p,), _STATUS),
+    "phn_snapshot_traceback_limit": (c_int32, (c_void_p,), _STATUS),
+    "phn_snapshot_get_trace": (c_int32, (c_void_p, c_int64, POINTER(phn_trace)), _STATUS),
+    "phn_snapshot_filter_traces": (c_int32, (c_void_p, POINTER(phn_filter), c_int32, POINTER(c_void_p)), _STATUS),
+    "phn_snapshot_dump": (c_int32, (c_void_p, c_char_p), _STATUS),
+    "phn_snapshot_load": (c_int32, (c_char_p, POINTER(c_void_p)), _STATUS),
+    "phn_snapshot_statistics": (c_int32, (c_void_p, c_int32, c_int32, POINTER(c_void_p)), _STATUS),
+    "phn_snapshot_compare_to": (c_int32, (c_void_p, c_void_p, c_int32, c_int32, POINTER(c_void_p)), _STATUS),
+    "phn_statistics_count": (c_int64, (c_void_p,), _STATUS),
+    "phn_statistics_get": (c_int32, (c_void_p, c_int64, POINTER(phn_statistic)), _STATUS),
+    "phn_statistics_free": (None, (c_void_p,), None),
     # phn_stats.h
     "phn_get_stats": (c_int32, (POINTER(phn_stats),), _STATUS),
     "phn_format_malloc_stats": (c_int64, (POINTER(c_char), c_size_t), _STATUS),

@@ -7,6 +7,7 @@ using System.Text;
 using PyHeapNative.Core.Os;
 using PyHeapNative.Core.Pymalloc;
 using PyHeapNative.Core.Runtime;
+using PyHeapNative.Core.Tracing;
 using static PyHeapNative.Core.Debug.DebugHooks;
 
 namespace PyHeapNative.Core.Debug;
@@ -35,11 +36,20 @@ internal unsafe struct BlockDiagnosis
 
 internal static unsafe class BlockDump
 {
-    internal static BlockDiagnosis Diagnose(byte* p, byte apiId)
+    /// <summary>Classifies the block at p. wrapsPymalloc: the hooks wrap pymalloc itself, so a
+    /// pymalloc-owned header must be a block start. pymalloc memory is always safe to read;
+    /// other memory only when it is a registered live block.</summary>
+    internal static BlockDiagnosis Diagnose(byte* p, byte apiId, bool wrapsPymalloc)
     {
         var d = new BlockDiagnosis { ExpectedId = apiId };
         byte* head = p - 2 * S;
-        if (Pymalloc.Pymalloc.Owns(head))
+        bool owned = Pymalloc.Pymalloc.Owns(head);
+        if ((!owned || !wrapsPymalloc) && LiveBlocks.TryGet(head, out nuint registered))
+        {
+            d.ForeignBacked = true;
+            d.Extent = registered + Overhead;
+        }
+        else if (owned)
         {
             var pool = (PoolHeader*)((nuint)head & ~Tunables.PoolSizeMask);
             if (pool->Count == 0 || pool->SizeIndex >= Tunables.NumSizeClasses)
@@ -55,33 +65,29 @@ internal static unsafe class BlockDump
                 return d;
             }
             nuint offset = (nuint)(head - first) % blockSize;
-            if (offset != 0)
+            if (offset != 0 && wrapsPymalloc)
             {
                 d.Problem = BlockProblem.InteriorPointer;
                 d.Container = head - offset + 2 * S;
                 return d;
             }
-            if (blockSize < Overhead)
+            d.Extent = blockSize - offset;   // readable up to the end of the pymalloc block
+            if (d.Extent < Overhead)
             {
                 d.Problem = BlockProblem.ForeignPointer;   // too small to be a debug block
                 return d;
             }
-            d.Extent = blockSize;
-        }
-        else if (LiveBlocks.TryGet(head, out nuint registered))
-        {
-            d.ForeignBacked = true;
-            d.Extent = registered + Overhead;
         }
         else
         {
-            if (LiveBlocks.WasFreedRecently(head))
-                d.Problem = BlockProblem.AlreadyFreed;
-            else if (LiveBlocks.TryFindContaining(p, Overhead, out void* b, out _))
+            // A live block containing p first: a freed address is often reused at once.
+            if (LiveBlocks.TryFindContaining(p, Overhead, out void* b, out _))
             {
                 d.Problem = BlockProblem.InteriorPointer;
                 d.Container = (byte*)b + 2 * S;
             }
+            else if (LiveBlocks.WasFreedRecently(head))
+                d.Problem = BlockProblem.AlreadyFreed;
             else
                 d.Problem = BlockProblem.ForeignPointer;
             return d;
@@ -146,9 +152,26 @@ internal static unsafe class BlockDump
                 };
                 break;
         }
-        o.Append("Enable tracemalloc to get the memory block allocation traceback\n\n");
+        AppendTraceback(o, p);
         WriteStderr(o.ToString());
         Fatal.Error(message);
+    }
+
+    /// <summary>_PyMem_DumpTraceback: where the block was allocated, if tracemalloc knows.</summary>
+    private static void AppendTraceback(StringBuilder o, byte* p)
+    {
+        if (!Tracer.IsTracing)
+        {
+            o.Append("Enable tracemalloc to get the memory block allocation traceback\n\n");
+            return;
+        }
+        var frames = Tracer.TracebackOf((nuint)p);
+        if (frames == null)
+            return;
+        o.Append("Memory block allocated at (most recent call first):\n");
+        foreach (var (file, line) in frames)
+            o.Append($"  File \"{file}\", line {line}\n");
+        o.Append('\n');
     }
 
     /// <summary>_PyObject_DebugDumpAddress, reading only within the block's extent.</summary>

@@ -64,23 +64,15 @@ internal static unsafe class DebugHooks
             if (current.Kind == Backend.Wrapper && current.Table->Kind == WrapperKind.Debug)
                 continue;
             var api = (DebugApi*)Libc.Calloc(1, (nuint)sizeof(DebugApi));
-            var table = (WrapperTable*)Libc.Calloc(1, (nuint)sizeof(WrapperTable));
-            if (api == null || table == null)
+            WrapperTable* table = api == null ? null : WrapperTable.Create(s_cFunctions, api, WrapperKind.Debug, &api->Underlying,
+                &Malloc, &Calloc, &Realloc, &Free);
+            if (table == null)
             {
                 Libc.Free(api);
-                Libc.Free(table);
                 return false;
             }
             api->Underlying = current;
             api->ApiId = ApiIdOf(domain);
-            table->C = s_cFunctions;
-            table->C.Context = api;
-            table->Malloc = &Malloc;
-            table->Calloc = &Calloc;
-            table->Realloc = &Realloc;
-            table->Free = &Free;
-            table->Kind = WrapperKind.Debug;
-            table->Wrapped = &api->Underlying;
             AllocatorRegistry.RegisterWrapper(table);
             AllocatorRegistry.Install(domain, Backend.Wrapper, table);
         }
@@ -104,7 +96,7 @@ internal static unsafe class DebugHooks
             return;
         var api = (DebugApi*)ctx;
         byte* head = (byte*)p - 2 * S;
-        if (!CheckAddress("_PyMem_DebugRawFree", api->ApiId, (byte*)p, out nuint nbytes, out bool foreignBacked))
+        if (!CheckAddress("_PyMem_DebugRawFree", api, (byte*)p, out nuint nbytes, out bool foreignBacked))
             return;   // reported; the fatal handler returned: leave the block alone
         if (foreignBacked)
             LiveBlocks.Remove(head);
@@ -117,7 +109,7 @@ internal static unsafe class DebugHooks
         if (p == null)
             return Allocate((DebugApi*)ctx, zero: false, nbytes);
         var api = (DebugApi*)ctx;
-        if (!CheckAddress("_PyMem_DebugRawRealloc", api->ApiId, (byte*)p, out nuint originalNbytes, out bool foreignBacked))
+        if (!CheckAddress("_PyMem_DebugRawRealloc", api, (byte*)p, out nuint originalNbytes, out bool foreignBacked))
             return null;
         if (nbytes > Status.MaxRequest - Overhead)
             return RawDomain.OutOfMemory();
@@ -152,7 +144,7 @@ internal static unsafe class DebugHooks
         else
             head = r;
         data = head + 2 * S;
-        if (!Pymalloc.Pymalloc.Owns(head))
+        if (!InPymallocBlock(api, head))
             LiveBlocks.Add(head, nbytes);   // room was reserved above
 
         WriteHeader(head, nbytes, api->ApiId);
@@ -190,7 +182,7 @@ internal static unsafe class DebugHooks
             : (byte*)Domains.Domains.EntryMalloc(ref api->Underlying, total);
         if (head == null)
             return null;
-        if (!Pymalloc.Pymalloc.Owns(head) && !LiveBlocks.Add(head, nbytes))
+        if (!InPymallocBlock(api, head) && !LiveBlocks.Add(head, nbytes))
         {
             Domains.Domains.EntryFree(ref api->Underlying, head);
             return RawDomain.OutOfMemory();
@@ -202,6 +194,14 @@ internal static unsafe class DebugHooks
         NativeMemory.Fill(data + nbytes, S, ForbiddenByte);
         return data;
     }
+
+    /// <summary>True when head is the start of a pymalloc block: the hooks wrap pymalloc
+    /// itself (not an allocator that might hand out pymalloc memory at an offset) and
+    /// pymalloc owns the address. Such blocks are checked by pool geometry, others are
+    /// registered in LiveBlocks.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool InPymallocBlock(DebugApi* api, byte* head) =>
+        api->Underlying.Kind == Backend.Pymalloc && Pymalloc.Pymalloc.Owns(head);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void WriteHeader(byte* head, nuint nbytes, byte apiId)
@@ -218,9 +218,9 @@ internal static unsafe class DebugHooks
     /// diagnosis and raises the fatal error "func: message", and returns false if the fatal
     /// handler returns.
     /// </summary>
-    private static bool CheckAddress(string func, byte apiId, byte* p, out nuint nbytes, out bool foreignBacked)
+    private static bool CheckAddress(string func, DebugApi* api, byte* p, out nuint nbytes, out bool foreignBacked)
     {
-        BlockDiagnosis d = BlockDump.Diagnose(p, apiId);
+        BlockDiagnosis d = BlockDump.Diagnose(p, api->ApiId, api->Underlying.Kind == Backend.Pymalloc);
         nbytes = d.Nbytes;
         foreignBacked = d.ForeignBacked;
         if (d.Problem == BlockProblem.None)

@@ -3,9 +3,6 @@
 // most recently. With them a foreign pointer, a double free or an interior pointer is
 // diagnosed without reading memory that may not be mapped (CPython's dumper reads it and
 // crashes). pymalloc's blocks need no registry: the radix tree and the pool geometry answer.
-//
-// An open-addressing hash table keyed by block base (linear probing, backward-shift
-// deletion), grown at half load, and a ring of recently freed bases; one lock.
 using PyHeapNative.Core.Os;
 using PyHeapNative.Core.Runtime;
 
@@ -13,22 +10,12 @@ namespace PyHeapNative.Core.Debug;
 
 internal static unsafe class LiveBlocks
 {
-    private struct Slot
-    {
-        public nuint Base;     // 0: empty
-        public nuint Size;     // requested bytes (the size field as written)
-    }
-
     private const int FreedRingLength = 4096;
 
     private static HeapLock s_lock;
-    private static Slot* s_slots;
-    private static nuint s_capacity;   // power of two
-    private static nuint s_count;
-    private static nuint* s_freed;     // FreedRingLength recently freed bases
+    private static AddressTable s_blocks;   // base -> requested size
+    private static nuint* s_freed;          // FreedRingLength recently freed bases
     private static int s_freedNext;
-
-    private static nuint IndexOf(nuint key, nuint mask) => (nuint)((ulong)key * 0x9E3779B97F4A7C15ul >> 20) & mask;
 
     /// <summary>Records a live block. False when out of memory (the caller fails the allocation).</summary>
     internal static bool Add(void* blockBase, nuint size)
@@ -36,10 +23,7 @@ internal static unsafe class LiveBlocks
         s_lock.Enter();
         try
         {
-            if ((s_count + 1) * 2 > s_capacity && !Grow())
-                return false;
-            Insert((nuint)blockBase, size);
-            return true;
+            return s_blocks.Set(0, (nuint)blockBase, size, 0, out _, out _);
         }
         finally
         {
@@ -53,7 +37,7 @@ internal static unsafe class LiveBlocks
         s_lock.Enter();
         try
         {
-            return (s_count + 2) * 2 <= s_capacity || Grow();
+            return s_blocks.Reserve(2);
         }
         finally
         {
@@ -66,37 +50,13 @@ internal static unsafe class LiveBlocks
         s_lock.Enter();
         try
         {
-            if (s_capacity == 0)
+            if (!s_blocks.Remove(0, (nuint)blockBase, out _))
                 return;
-            nuint mask = s_capacity - 1, key = (nuint)blockBase;
-            nuint i = IndexOf(key, mask);
-            while (s_slots[i].Base != key)
-            {
-                if (s_slots[i].Base == 0)
-                    return;
-                i = (i + 1) & mask;
-            }
-            // Backward-shift deletion keeps every probe chain unbroken.
-            nuint hole = i;
-            while (true)
-            {
-                i = (i + 1) & mask;
-                if (s_slots[i].Base == 0)
-                    break;
-                nuint home = IndexOf(s_slots[i].Base, mask);
-                if (((i - home) & mask) >= ((i - hole) & mask))
-                {
-                    s_slots[hole] = s_slots[i];
-                    hole = i;
-                }
-            }
-            s_slots[hole] = default;
-            s_count--;
             if (s_freed == null)
                 s_freed = (nuint*)Libc.Calloc(FreedRingLength, (nuint)sizeof(nuint));
             if (s_freed != null)
             {
-                s_freed[s_freedNext] = key;
+                s_freed[s_freedNext] = (nuint)blockBase;
                 s_freedNext = (s_freedNext + 1) % FreedRingLength;
             }
         }
@@ -112,37 +72,9 @@ internal static unsafe class LiveBlocks
         s_lock.Enter();
         try
         {
-            size = 0;
-            if (s_capacity == 0)
-                return false;
-            nuint mask = s_capacity - 1, key = (nuint)blockBase;
-            for (nuint i = IndexOf(key, mask); s_slots[i].Base != 0; i = (i + 1) & mask)
-                if (s_slots[i].Base == key)
-                {
-                    size = s_slots[i].Size;
-                    return true;
-                }
-            return false;
-        }
-        finally
-        {
-            s_lock.Exit();
-        }
-    }
-
-    /// <summary>Updates the size of a live block (realloc that kept its address).</summary>
-    internal static void SetSize(void* blockBase, nuint size)
-    {
-        s_lock.Enter();
-        try
-        {
-            nuint mask = s_capacity - 1, key = (nuint)blockBase;
-            for (nuint i = IndexOf(key, mask); s_capacity != 0 && s_slots[i].Base != 0; i = (i + 1) & mask)
-                if (s_slots[i].Base == key)
-                {
-                    s_slots[i].Size = size;
-                    return;
-                }
+            AddressTable.Entry* e = s_blocks.Find(0, (nuint)blockBase);
+            size = e != null ? e->Value : 0;
+            return e != null;
         }
         finally
         {
@@ -169,59 +101,31 @@ internal static unsafe class LiveBlocks
         }
     }
 
-    /// <summary>The live block whose extent [base, base + size + overhead) contains p, if any.</summary>
+    /// <summary>The live block whose extent [base, base + size + overhead) contains p, if any;
+    /// of nested blocks (a MEM block inside a RAW one), the innermost.</summary>
     internal static bool TryFindContaining(void* p, nuint overhead, out void* blockBase, out nuint size)
     {
         s_lock.Enter();
         try
         {
-            for (nuint i = 0; i < s_capacity; i++)
-            {
-                Slot s = s_slots[i];
-                if (s.Base != 0 && (nuint)p >= s.Base && (nuint)p < s.Base + s.Size + overhead)
-                {
-                    blockBase = (void*)s.Base;
-                    size = s.Size;
-                    return true;
-                }
-            }
+            AddressTable.Entry* slots = s_blocks.Slots;
             blockBase = null;
             size = 0;
-            return false;
+            for (nuint i = 0; i < s_blocks.Capacity; i++)
+            {
+                AddressTable.Entry s = slots[i];
+                if (s.Address != 0 && (nuint)p >= s.Address && (nuint)p < s.Address + s.Value + overhead &&
+                    s.Address > (nuint)blockBase)
+                {
+                    blockBase = (void*)s.Address;
+                    size = s.Value;
+                }
+            }
+            return blockBase != null;
         }
         finally
         {
             s_lock.Exit();
         }
-    }
-
-    private static void Insert(nuint key, nuint size)
-    {
-        nuint mask = s_capacity - 1;
-        nuint i = IndexOf(key, mask);
-        while (s_slots[i].Base != 0 && s_slots[i].Base != key)
-            i = (i + 1) & mask;
-        if (s_slots[i].Base == 0)
-            s_count++;
-        s_slots[i].Base = key;
-        s_slots[i].Size = size;
-    }
-
-    private static bool Grow()
-    {
-        nuint capacity = s_capacity == 0 ? 1024 : s_capacity * 2;
-        var slots = (Slot*)Libc.Calloc(capacity, (nuint)sizeof(Slot));
-        if (slots == null)
-            return false;
-        Slot* old = s_slots;
-        nuint oldCapacity = s_capacity;
-        s_slots = slots;
-        s_capacity = capacity;
-        s_count = 0;
-        for (nuint i = 0; i < oldCapacity; i++)
-            if (old[i].Base != 0)
-                Insert(old[i].Base, old[i].Size);
-        Libc.Free(old);
-        return true;
     }
 }

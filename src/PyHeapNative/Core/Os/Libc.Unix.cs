@@ -45,6 +45,21 @@ internal static unsafe partial class Libc
     [DllImport(C, EntryPoint = "munmap", ExactSpelling = true)]
     private static extern int Munmap(void* addr, nuint length);
 
+    [DllImport(C, EntryPoint = "backtrace", ExactSpelling = true)]
+    internal static extern int Backtrace(void** buffer, int size);
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct DlInfo
+    {
+        public byte* FileName;
+        public void* FileBase;
+        public byte* SymbolName;
+        public void* SymbolAddress;
+    }
+
+    [DllImport(C, EntryPoint = "dladdr", ExactSpelling = true)]
+    internal static extern int DlAddr(void* address, DlInfo* info);
+
     internal const int ENOMEM = 12;
     private const int PROT_READ = 1, PROT_WRITE = 2, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20;
 

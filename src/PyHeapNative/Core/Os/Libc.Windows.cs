@@ -39,6 +39,23 @@ internal static unsafe partial class Libc
     [DllImport(Kernel32, EntryPoint = "VirtualFree", ExactSpelling = true)]
     private static extern int VirtualFree(void* address, nuint size, uint freeType);
 
+    [DllImport(Kernel32, EntryPoint = "RtlCaptureStackBackTrace", ExactSpelling = true)]
+    private static extern ushort CaptureStackBackTrace(uint framesToSkip, uint framesToCapture, void** backTrace, uint* hash);
+
+    internal static int Backtrace(void** buffer, int size) => CaptureStackBackTrace(0, (uint)Math.Min(size, 62), buffer, null);
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct DlInfo
+    {
+        public byte* FileName;
+        public void* FileBase;
+        public byte* SymbolName;
+        public void* SymbolAddress;
+    }
+
+    /// <summary>No symbolization on Windows yet: frames are shown by address.</summary>
+    internal static int DlAddr(void* address, DlInfo* info) => 0;
+
     internal const int ENOMEM = 12;
     private const uint MEM_COMMIT = 0x1000, MEM_RESERVE = 0x2000, MEM_RELEASE = 0x8000, PAGE_READWRITE = 4;
 

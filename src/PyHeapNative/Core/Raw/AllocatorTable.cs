@@ -54,6 +54,27 @@ internal unsafe struct WrapperTable
     public delegate*<void*, void*, void> Free;
     public WrapperKind Kind;
     public DomainEntry* Wrapped;   // the entry this wrapper forwards to
+
+    /// <summary>A new wrapper table in C memory (never freed: hooks may keep forwarding to
+    /// it): C gets cFunctions with this context, the library the managed entry points.
+    /// Null when out of memory.</summary>
+    internal static WrapperTable* Create(in AllocatorTable cFunctions, void* context, WrapperKind kind, DomainEntry* wrapped,
+        delegate*<void*, nuint, void*> malloc, delegate*<void*, nuint, nuint, void*> calloc,
+        delegate*<void*, void*, nuint, void*> realloc, delegate*<void*, void*, void> free)
+    {
+        var table = (WrapperTable*)Os.Libc.Calloc(1, (nuint)sizeof(WrapperTable));
+        if (table == null)
+            return null;
+        table->C = cFunctions;
+        table->C.Context = context;
+        table->Malloc = malloc;
+        table->Calloc = calloc;
+        table->Realloc = realloc;
+        table->Free = free;
+        table->Kind = kind;
+        table->Wrapped = wrapped;
+        return table;
+    }
 }
 
 /// <summary>One domain: its backend and, for Custom and Wrapper, the installed table.
