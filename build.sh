@@ -3,6 +3,7 @@
 #   build          (default) libpyheapnative.so + .a, header and pkg-config file into artifacts/
 #   test           everything CI runs: C tests, NUnit tests, Python unittest
 #   demo           build and run the C example (the main job)
+#   bench          comparative benchmarks (installs mimalloc, jemalloc, libpython when missing)
 #   native-test    only the C tests          py-test   only the Python tests
 #   net-test       only the NUnit tests      clean     remove artifacts/ and obj/ folders
 set -euo pipefail
@@ -123,6 +124,11 @@ demo() {
     "$out/demo"
 }
 
+bench() {
+    ensure_built
+    "$ROOT/native-tests/bench/run.sh" "$ART/bench"
+}
+
 clean() { rm -rf "$ART"; find "$ROOT/src" "$ROOT/tests" -type d \( -name bin -o -name obj \) -prune -exec rm -rf {} +; }
 
 verb="${1:-build}"; shift || true
@@ -133,6 +139,7 @@ case "$verb" in
     native-test) native_test ;;
     net-test) net_test ;;
     py-test) py_test ;;
+    bench) bench ;;
     clean) clean ;;
-    *) echo "usage: $0 [build|test|demo|native-test|net-test|py-test|clean]" >&2; exit 2 ;;
+    *) echo "usage: $0 [build|test|demo|bench|native-test|net-test|py-test|clean]" >&2; exit 2 ;;
 esac

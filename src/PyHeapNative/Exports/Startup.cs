@@ -1,5 +1,6 @@
-// Lazy start-up: the first call of any export installs the built-in allocators, reads the
-// environment (PYHEAPNATIVE_ALLOCATOR, PYHEAPNATIVE_MALLOCSTATS) and prepares pymalloc.
+// Lazy start-up: the first call of any export installs the built-in allocators, prepares
+// pymalloc and reads the environment (PYHEAPNATIVE_ALLOCATOR, PYHEAPNATIVE_TRACEMALLOC,
+// PYHEAPNATIVE_MALLOCSTATS), like CPython's pre-initialization.
 // phn_init() does the same explicitly. Thread-safe and idempotent.
 using System.Runtime.CompilerServices;
 using System.Text;

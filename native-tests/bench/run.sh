@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# native-tests/bench/run.sh [OUTDIR] - the comparative allocator benchmark (issue #5).
+#
+#  1. installs libmimalloc-dev, libjemalloc-dev and libpython3.11-dev with apt-get when
+#     missing (as root; otherwise says what to install and stops);
+#  2. publishes the empty Native AOT export (empty-export/) into OUTDIR/empty-export, as a
+#     shared library and as a static one;
+#  3. compiles bench.c once per allocator with its shim (gcc -O2):
+#       phn-shared  shim_phn.c against artifacts/lib/libpyheapnative.so
+#       phn-static  shim_phn.c against artifacts/lib/libpyheapnative.a (+ Libs.private)
+#       glibc       the C library's malloc
+#       pymalloc    PyObject_Malloc of Debian's libpython3.11 after Py_Initialize
+#       mimalloc    mi_malloc (-lmimalloc)        jemalloc   malloc of -ljemalloc
+#       empty-export  an export that returns a fixed block: the call transition alone
+#       empty-static  the same export linked statically (the floor under phn-static)
+#  4. runs the workloads interleaved: for each round, for each workload, every allocator
+#     once, in an order that rotates from round to round; one process per measurement;
+#  5. writes OUTDIR/results.tsv (every measurement), OUTDIR/results.json (summary),
+#     OUTDIR/tables.md (medians, min, max, ratios, targets, machine) and the chart
+#     OUTDIR/benchmarks-ratios.svg, copied to docs/benchmarks-ratios.svg after a full run.
+#
+# The library must already be built (./build.sh build); the binaries use a copy of it taken
+# at the start (OUTDIR/lib), so rebuilding artifacts/lib during a run does not disturb it.
+# OUTDIR defaults to artifacts/bench.
+# Environment:
+#   BENCH_QUICK=1        smaller workloads and 2 rounds: a smoke run of under a minute
+#   BENCH_ROUNDS=N       rounds (default 7; 2 with BENCH_QUICK)
+#   BENCH_WORKLOADS="…"  subset of: pair burst churn realloc large threads rss32 rss100
+#   BENCH_ALLOCATORS="…" subset of the allocators above
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+LIB="$ROOT/artifacts/lib"
+OUT="${1:-$ROOT/artifacts/bench}"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+BIN="$OUT/bin"
+mkdir -p "$BIN"
+
+QUICK="${BENCH_QUICK:-0}"
+[ "$QUICK" = 0 ] && QUICK=""
+if [ -n "$QUICK" ]; then ROUNDS="${BENCH_ROUNDS:-2}"; else ROUNDS="${BENCH_ROUNDS:-7}"; fi
+WORKLOADS=(${BENCH_WORKLOADS:-pair burst churn realloc large threads rss32 rss100})
+ALLOCATORS=(${BENCH_ALLOCATORS:-phn-shared phn-static glibc pymalloc mimalloc jemalloc empty-export empty-static})
+CC="${CC:-gcc}"
+CFLAGS=(-std=gnu11 -O2 -g -Wall -Wextra -Werror)
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+# Every allocator in its default configuration.
+unset PYHEAPNATIVE_ALLOCATOR PYHEAPNATIVE_MALLOCSTATS PYHEAPNATIVE_TRACEMALLOC PYTHONMALLOC \
+      PYTHONMALLOCSTATS PYTHONHOME PYTHONPATH MIMALLOC_VERBOSE MALLOC_CONF LD_PRELOAD || true
+
+log() { printf '==> %s\n' "$*" >&2; }
+T_START=$(date +%s)
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+if [ ! -f "$LIB/libpyheapnative.so" ] || [ ! -f "$LIB/libpyheapnative.a" ]; then
+    echo "bench: $LIB/libpyheapnative.{so,a} not found (run ./build.sh build first)" >&2
+    exit 1
+fi
+
+# A snapshot of the built library in OUTDIR/lib: the binaries link against it (rpath), so a
+# rebuild of artifacts/lib during the run cannot change or break what is measured. Taken
+# when no file of artifacts/lib has changed for 10 s (a build in progress is waited for).
+snapshot_lib() {
+    local snap="$OUT/lib" stamp="" tries=0
+    while :; do
+        stamp="$(find -L "$LIB" -type f -newermt '-10 seconds' 2>/dev/null | head -n 1)"
+        if [ -z "$stamp" ] && ! pgrep -f "dotnet publish .*PyHeapNative.csproj" >/dev/null 2>&1; then
+            rm -rf "$snap" && mkdir -p "$snap"
+            cp -rLp "$LIB/libpyheapnative.so.0" "$LIB/libpyheapnative.a" "$LIB/nativeaot" "$LIB/pkgconfig" "$snap/"
+            ln -sf libpyheapnative.so.0 "$snap/libpyheapnative.so"
+            sed -i "s|^libdir=.*|libdir=$snap|" "$snap/pkgconfig/pyheapnative.pc"
+            if cmp -s "$LIB/libpyheapnative.so.0" "$snap/libpyheapnative.so.0" \
+               && cmp -s "$LIB/libpyheapnative.a" "$snap/libpyheapnative.a"; then
+                break
+            fi
+        fi
+        tries=$((tries + 1))
+        [ "$tries" -lt 60 ] || { echo "bench: artifacts/lib keeps changing; giving up" >&2; exit 1; }
+        [ "$tries" = 1 ] && log "waiting for a build of artifacts/lib to finish"
+        sleep 5
+    done
+    LIB="$snap"
+}
+snapshot_lib
+
+# ------------------------------------------------------------------ 1. packages
+missing=()
+for pkg in libmimalloc-dev libjemalloc-dev libpython3.11-dev; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "bench: missing Debian packages: ${missing[*]} (apt-get install them as root)" >&2
+        exit 1
+    fi
+    log "installing ${missing[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# Debian's libpython3.11, not whatever python3.11-config comes first in PATH (pyenv ...).
+PYCONFIG=/usr/bin/python3.11-config
+[ -x "$PYCONFIG" ] || { echo "bench: $PYCONFIG not found (libpython3.11-dev)" >&2; exit 1; }
+
+# ------------------------------------------------------------------ 2. empty export
+for kind in Shared Static; do
+    [ "$kind" = Shared ] && name=empty-export || name=empty-static
+    case " ${ALLOCATORS[*]} " in *" $name "*) ;; *) continue ;; esac
+    dir="$OUT/$name"
+    log "publishing the empty Native AOT export ($kind)"
+    dotnet publish "$HERE/empty-export/EmptyExport.csproj" -c Release -r linux-x64 \
+        -p:PublishAot=true -p:NativeLib="$kind" --artifacts-path "$OUT/empty-export-build/$kind" \
+        -o "$dir" -nologo -v quiet >"$OUT/empty-export.log" 2>&1 \
+        || { cat "$OUT/empty-export.log" >&2; echo "bench: empty export ($kind) failed to build" >&2; exit 1; }
+done
+
+# ------------------------------------------------------------------ 3. binaries
+log "compiling the benchmark binaries"
+# The static library: pkg-config --static gives Libs + Libs.private; -lpyheapnative is
+# replaced by the .a itself so that the linker cannot pick the .so.
+static_libs="$(PKG_CONFIG_PATH="$LIB/pkgconfig" pkg-config --static --libs pyheapnative)"
+static_libs="${static_libs//-lpyheapnative/$LIB/libpyheapnative.a}"
+
+compile() {  # compile NAME SHIM [extra gcc arguments]
+    local name="$1" shim="$2"; shift 2
+    "$CC" "${CFLAGS[@]}" -o "$BIN/bench-$name" "$HERE/bench.c" "$HERE/$shim" "$@" -lpthread
+}
+for a in "${ALLOCATORS[@]}"; do
+    case "$a" in
+        phn-shared) compile "$a" shim_phn.c -DPHN_BENCH_NAME='"phn-shared"' -I"$ROOT/include" \
+                        -L"$LIB" -Wl,-rpath,"$LIB" -lpyheapnative ;;
+        # shellcheck disable=SC2086
+        phn-static) compile "$a" shim_phn.c -DPHN_BENCH_NAME='"phn-static"' -I"$ROOT/include" $static_libs ;;
+        # the shared library with CPython's debug hooks, or tracemalloc with 1 frame (env_of)
+        phn-debug|phn-trace) compile "$a" shim_phn.c -DPHN_BENCH_NAME="\"$a\"" -I"$ROOT/include" \
+                        -L"$LIB" -Wl,-rpath,"$LIB" -lpyheapnative ;;
+        glibc) compile "$a" shim_glibc.c ;;
+        # shellcheck disable=SC2046
+        pymalloc) compile "$a" shim_pymalloc.c $("$PYCONFIG" --includes) $("$PYCONFIG" --embed --ldflags) ;;
+        mimalloc) compile "$a" shim_mimalloc.c -lmimalloc ;;
+        jemalloc) compile "$a" shim_jemalloc.c -ljemalloc ;;
+        empty-export) compile "$a" shim_empty.c -L"$OUT/empty-export" -Wl,-rpath,"$OUT/empty-export" -lemptyexport ;;
+        # shellcheck disable=SC2086
+        empty-static) compile "$a" shim_empty.c -DEMPTY_NAME='"empty-static"' \
+                          ${static_libs//$LIB\/libpyheapnative.a/$OUT/empty-static/libemptyexport.a} ;;
+        *) echo "bench: unknown allocator '$a'" >&2; exit 2 ;;
+    esac
+done
+for a in phn-static empty-static; do
+    if [ -x "$BIN/bench-$a" ] && ldd "$BIN/bench-$a" 2>/dev/null | grep -qE 'libpyheapnative|libemptyexport'; then
+        echo "bench: bench-$a is linked against a shared library" >&2; exit 1
+    fi
+done
+
+# ------------------------------------------------------------------ 4. runs
+env_of() {  # the environment an allocator's binary runs with
+    case "$1" in
+        phn-debug) echo "PYHEAPNATIVE_ALLOCATOR=pymalloc_debug" ;;
+        phn-trace) echo "PYHEAPNATIVE_TRACEMALLOC=1" ;;
+        *) echo "PHN_BENCH_PLAIN=1" ;;
+    esac
+}
+RESULTS="$OUT/results.tsv"
+printf 'round\tallocator\tworkload\trepetition\tmetric\tvalue\n' >"$RESULTS"
+n_alloc=${#ALLOCATORS[@]}
+log "running ${#WORKLOADS[@]} workloads x $n_alloc allocators x $ROUNDS rounds${QUICK:+ (BENCH_QUICK)}"
+failed=0
+for ((round = 0; round < ROUNDS; round++)); do
+    for ((wi = 0; wi < ${#WORKLOADS[@]}; wi++)); do
+        w="${WORKLOADS[$wi]}"
+        line="round $((round + 1))/$ROUNDS $w:"
+        for ((k = 0; k < n_alloc; k++)); do
+            a="${ALLOCATORS[$(((k + round + wi) % n_alloc))]}"
+            t0=$(date +%s%N)
+            if out=$(env "$(env_of "$a")" BENCH_QUICK="${QUICK:+1}" timeout -k 10 600 "$BIN/bench-$a" "$w" 1 2>"$OUT/last-error.log"); then
+                st=0
+            else
+                st=$?
+            fi
+            if [ "$st" != 0 ]; then
+                echo "bench: $a $w failed (exit status $st):" >&2; cat "$OUT/last-error.log" >&2
+                failed=$((failed + 1))
+                continue
+            fi
+            printf '%s\n' "$out" | awk -v r="$round" -F'\t' '$1 == "RESULT" {print r "\t" $2 "\t" $3 "\t" $4 "\t" $5 "\t" $6}' >>"$RESULTS"
+            line="$line $a $(( ($(date +%s%N) - t0) / 1000000 ))ms"
+        done
+        echo "$line" >&2
+    done
+done
+
+# ------------------------------------------------------------------ 5. report
+T_END=$(date +%s)
+log "writing the tables"
+python3 "$HERE/report.py" --results "$RESULTS" --out "$OUT" --root "$ROOT" \
+    --rounds "$ROUNDS" --seconds $((T_END - T_START)) ${QUICK:+--quick} \
+    --load "$LOAD_START -> $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ -z "$QUICK" ] && [ "$failed" = 0 ]; then
+    mkdir -p "$ROOT/docs" && cp "$OUT/benchmarks-ratios.svg" "$ROOT/docs/benchmarks-ratios.svg"
+fi
+log "done in $((T_END - T_START)) s: $OUT/tables.md"
+[ "$failed" = 0 ] || { echo "bench: $failed runs failed" >&2; exit 1; }
