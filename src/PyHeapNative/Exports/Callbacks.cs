@@ -68,28 +68,28 @@ internal static unsafe class Callbacks
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     internal static void* DebugMalloc(void* ctx, nuint size)
     {
-        try { return DebugHooks.Malloc(ctx, size); }
+        try { return DebugHooks.Malloc(ctx, size, Call.UnknownCaller); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "debug malloc"); }
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     internal static void* DebugCalloc(void* ctx, nuint nelem, nuint elsize)
     {
-        try { return DebugHooks.Calloc(ctx, nelem, elsize); }
+        try { return DebugHooks.Calloc(ctx, nelem, elsize, Call.UnknownCaller); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "debug calloc"); }
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     internal static void* DebugRealloc(void* ctx, void* ptr, nuint size)
     {
-        try { return DebugHooks.Realloc(ctx, ptr, size); }
+        try { return DebugHooks.Realloc(ctx, ptr, size, Call.UnknownCaller); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "debug realloc"); }
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     internal static void DebugFree(void* ctx, void* ptr)
     {
-        try { DebugHooks.Free(ctx, ptr); }
+        try { DebugHooks.Free(ctx, ptr, Call.UnknownCaller); }
         catch (Exception e) { ExportGuard.Failed(e, "debug free"); }
     }
 
@@ -98,28 +98,28 @@ internal static unsafe class Callbacks
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     internal static void* TracingMalloc(void* ctx, nuint size)
     {
-        try { return Tracer.Malloc(ctx, size); }
+        try { return Tracer.Malloc(ctx, size, Call.UnknownCaller); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "tracemalloc malloc"); }
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     internal static void* TracingCalloc(void* ctx, nuint nelem, nuint elsize)
     {
-        try { return Tracer.Calloc(ctx, nelem, elsize); }
+        try { return Tracer.Calloc(ctx, nelem, elsize, Call.UnknownCaller); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "tracemalloc calloc"); }
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     internal static void* TracingRealloc(void* ctx, void* ptr, nuint size)
     {
-        try { return Tracer.Realloc(ctx, ptr, size); }
+        try { return Tracer.Realloc(ctx, ptr, size, Call.UnknownCaller); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "tracemalloc realloc"); }
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     internal static void TracingFree(void* ctx, void* ptr)
     {
-        try { Tracer.Free(ctx, ptr); }
+        try { Tracer.Free(ctx, ptr, Call.UnknownCaller); }
         catch (Exception e) { ExportGuard.Failed(e, "tracemalloc free"); }
     }
 

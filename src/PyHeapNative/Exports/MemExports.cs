@@ -13,92 +13,100 @@ namespace PyHeapNative.Exports;
 internal static unsafe class MemExports
 {
 #if PHN_WINDOWS
-    private const string Prefix = "phn_";
+    private const string Prefix = "phn_";   // no shim: the caller argument is not passed (see Known)
 #else
     private const string Prefix = "phnimpl_";
+#endif
+
+    /// <summary>The C caller's address, as far as it is known.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+#if PHN_WINDOWS
+    private static void* Known(void* caller) => Call.UnknownCaller;
+#else
+    private static void* Known(void* caller) => caller;
 #endif
 
     [UnmanagedCallersOnly(EntryPoint = Prefix + "raw_malloc", CallConvs = [typeof(CallConvCdecl)])]
     public static void* RawMalloc(nuint size, void* caller)
     {
-        try { Startup.Ensure(); return RawDomain.Malloc(size, caller); }
+        try { Startup.Ensure(); return RawDomain.Malloc(size, Known(caller)); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "phn_raw_malloc"); }
     }
 
     [UnmanagedCallersOnly(EntryPoint = Prefix + "raw_calloc", CallConvs = [typeof(CallConvCdecl)])]
     public static void* RawCalloc(nuint nelem, nuint elsize, void* caller)
     {
-        try { Startup.Ensure(); return RawDomain.Calloc(nelem, elsize, caller); }
+        try { Startup.Ensure(); return RawDomain.Calloc(nelem, elsize, Known(caller)); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "phn_raw_calloc"); }
     }
 
     [UnmanagedCallersOnly(EntryPoint = Prefix + "raw_realloc", CallConvs = [typeof(CallConvCdecl)])]
     public static void* RawRealloc(void* ptr, nuint newSize, void* caller)
     {
-        try { Startup.Ensure(); return RawDomain.Realloc(ptr, newSize, caller); }
+        try { Startup.Ensure(); return RawDomain.Realloc(ptr, newSize, Known(caller)); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "phn_raw_realloc"); }
     }
 
     [UnmanagedCallersOnly(EntryPoint = Prefix + "raw_free", CallConvs = [typeof(CallConvCdecl)])]
     public static void RawFree(void* ptr, void* caller)
     {
-        try { Startup.Ensure(); RawDomain.Free(ptr, caller); }
+        try { Startup.Ensure(); RawDomain.Free(ptr, Known(caller)); }
         catch (Exception e) { ExportGuard.Failed(e, "phn_raw_free"); }
     }
 
     [UnmanagedCallersOnly(EntryPoint = Prefix + "mem_malloc", CallConvs = [typeof(CallConvCdecl)])]
     public static void* MemMalloc(nuint size, void* caller)
     {
-        try { Startup.Ensure(); return Domains.Malloc(ref Domains.Mem, size, caller); }
+        try { Startup.Ensure(); return Domains.Malloc(ref Domains.Mem, size, Known(caller)); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "phn_mem_malloc"); }
     }
 
     [UnmanagedCallersOnly(EntryPoint = Prefix + "mem_calloc", CallConvs = [typeof(CallConvCdecl)])]
     public static void* MemCalloc(nuint nelem, nuint elsize, void* caller)
     {
-        try { Startup.Ensure(); return Domains.Calloc(ref Domains.Mem, nelem, elsize, caller); }
+        try { Startup.Ensure(); return Domains.Calloc(ref Domains.Mem, nelem, elsize, Known(caller)); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "phn_mem_calloc"); }
     }
 
     [UnmanagedCallersOnly(EntryPoint = Prefix + "mem_realloc", CallConvs = [typeof(CallConvCdecl)])]
     public static void* MemRealloc(void* ptr, nuint newSize, void* caller)
     {
-        try { Startup.Ensure(); return Domains.Realloc(ref Domains.Mem, ptr, newSize, caller); }
+        try { Startup.Ensure(); return Domains.Realloc(ref Domains.Mem, ptr, newSize, Known(caller)); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "phn_mem_realloc"); }
     }
 
     [UnmanagedCallersOnly(EntryPoint = Prefix + "mem_free", CallConvs = [typeof(CallConvCdecl)])]
     public static void MemFree(void* ptr, void* caller)
     {
-        try { Startup.Ensure(); Domains.Free(ref Domains.Mem, ptr, caller); }
+        try { Startup.Ensure(); Domains.Free(ref Domains.Mem, ptr, Known(caller)); }
         catch (Exception e) { ExportGuard.Failed(e, "phn_mem_free"); }
     }
 
     [UnmanagedCallersOnly(EntryPoint = Prefix + "obj_malloc", CallConvs = [typeof(CallConvCdecl)])]
     public static void* ObjMalloc(nuint size, void* caller)
     {
-        try { Startup.Ensure(); return Domains.Malloc(ref Domains.Obj, size, caller); }
+        try { Startup.Ensure(); return Domains.Malloc(ref Domains.Obj, size, Known(caller)); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "phn_obj_malloc"); }
     }
 
     [UnmanagedCallersOnly(EntryPoint = Prefix + "obj_calloc", CallConvs = [typeof(CallConvCdecl)])]
     public static void* ObjCalloc(nuint nelem, nuint elsize, void* caller)
     {
-        try { Startup.Ensure(); return Domains.Calloc(ref Domains.Obj, nelem, elsize, caller); }
+        try { Startup.Ensure(); return Domains.Calloc(ref Domains.Obj, nelem, elsize, Known(caller)); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "phn_obj_calloc"); }
     }
 
     [UnmanagedCallersOnly(EntryPoint = Prefix + "obj_realloc", CallConvs = [typeof(CallConvCdecl)])]
     public static void* ObjRealloc(void* ptr, nuint newSize, void* caller)
     {
-        try { Startup.Ensure(); return Domains.Realloc(ref Domains.Obj, ptr, newSize, caller); }
+        try { Startup.Ensure(); return Domains.Realloc(ref Domains.Obj, ptr, newSize, Known(caller)); }
         catch (Exception e) { return ExportGuard.AllocationFailed(e, "phn_obj_realloc"); }
     }
 
     [UnmanagedCallersOnly(EntryPoint = Prefix + "obj_free", CallConvs = [typeof(CallConvCdecl)])]
     public static void ObjFree(void* ptr, void* caller)
     {
-        try { Startup.Ensure(); Domains.Free(ref Domains.Obj, ptr, caller); }
+        try { Startup.Ensure(); Domains.Free(ref Domains.Obj, ptr, Known(caller)); }
         catch (Exception e) { ExportGuard.Failed(e, "phn_obj_free"); }
     }
 

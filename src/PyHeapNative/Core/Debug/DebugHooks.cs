@@ -81,16 +81,16 @@ internal static unsafe class DebugHooks
 
     // ---- the wrapper's entry points (CPython's _PyMem_DebugRawMalloc ...) ------------------
 
-    internal static void* Malloc(void* ctx, nuint nbytes) => Allocate((DebugApi*)ctx, zero: false, nbytes);
+    internal static void* Malloc(void* ctx, nuint nbytes, void* caller) => Allocate((DebugApi*)ctx, zero: false, nbytes, caller);
 
-    internal static void* Calloc(void* ctx, nuint nelem, nuint elsize)
+    internal static void* Calloc(void* ctx, nuint nelem, nuint elsize, void* caller)
     {
         if (elsize != 0 && nelem > Status.MaxRequest / elsize)
             return RawDomain.OutOfMemory();
-        return Allocate((DebugApi*)ctx, zero: true, nelem * elsize);
+        return Allocate((DebugApi*)ctx, zero: true, nelem * elsize, caller);
     }
 
-    internal static void Free(void* ctx, void* p)
+    internal static void Free(void* ctx, void* p, void* caller)
     {
         if (p == null)
             return;
@@ -101,13 +101,13 @@ internal static unsafe class DebugHooks
         if (foreignBacked)
             LiveBlocks.Remove(head);
         NativeMemory.Fill(head, nbytes + Overhead, DeadByte);
-        Domains.Domains.EntryFree(ref api->Underlying, head);
+        Domains.Domains.EntryFree(ref api->Underlying, head, caller);
     }
 
-    internal static void* Realloc(void* ctx, void* p, nuint nbytes)
+    internal static void* Realloc(void* ctx, void* p, nuint nbytes, void* caller)
     {
         if (p == null)
-            return Allocate((DebugApi*)ctx, zero: false, nbytes);
+            return Allocate((DebugApi*)ctx, zero: false, nbytes, caller);
         var api = (DebugApi*)ctx;
         if (!CheckAddress("_PyMem_DebugRawRealloc", api, (byte*)p, out nuint originalNbytes, out bool foreignBacked))
             return null;
@@ -138,7 +138,7 @@ internal static unsafe class DebugHooks
 
         if (foreignBacked)
             LiveBlocks.Remove(head);
-        byte* r = (byte*)Domains.Domains.EntryRealloc(ref api->Underlying, head, nbytes + Overhead);
+        byte* r = (byte*)Domains.Domains.EntryRealloc(ref api->Underlying, head, nbytes + Overhead, caller);
         if (r == null)
             nbytes = originalNbytes;   // failed: rebuild the original block
         else
@@ -171,20 +171,20 @@ internal static unsafe class DebugHooks
 
     // ---- helpers ---------------------------------------------------------------------------
 
-    private static void* Allocate(DebugApi* api, bool zero, nuint nbytes)
+    private static void* Allocate(DebugApi* api, bool zero, nuint nbytes, void* caller)
     {
         if (nbytes > Status.MaxRequest - Overhead)
             return RawDomain.OutOfMemory();
         nuint total = nbytes + Overhead;
         // calloc is always (1, total): the product was checked by the public wrapper.
         byte* head = zero
-            ? (byte*)Domains.Domains.EntryCalloc(ref api->Underlying, 1, total)
-            : (byte*)Domains.Domains.EntryMalloc(ref api->Underlying, total);
+            ? (byte*)Domains.Domains.EntryCalloc(ref api->Underlying, 1, total, caller)
+            : (byte*)Domains.Domains.EntryMalloc(ref api->Underlying, total, caller);
         if (head == null)
             return null;
         if (!InPymallocBlock(api, head) && !LiveBlocks.Add(head, nbytes))
         {
-            Domains.Domains.EntryFree(ref api->Underlying, head);
+            Domains.Domains.EntryFree(ref api->Underlying, head, Call.NestedCaller);
             return RawDomain.OutOfMemory();
         }
         WriteHeader(head, nbytes, api->ApiId);

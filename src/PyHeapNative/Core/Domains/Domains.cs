@@ -78,36 +78,37 @@ internal static unsafe class Domains
             Call.Free(ref domain, ptr, caller);
     }
 
-    // ---- any entry, without the size checks (for wrappers calling what they wrap) ---------
+    // ---- any entry, without the size checks (for wrappers calling what they wrap; caller is
+    // passed on, see WrapperTable) ----------------------------------------------------------
 
-    public static void* EntryMalloc(ref DomainEntry e, nuint size) => e.Kind switch
+    public static void* EntryMalloc(ref DomainEntry e, nuint size, void* caller) => e.Kind switch
     {
         Backend.Pymalloc => Pymalloc.Pymalloc.Malloc(size),
         Backend.Malloc => RawDomain.BuiltinMalloc(size),
-        _ => Call.Malloc(ref e, size),
+        _ => Call.Malloc(ref e, size, caller),
     };
 
-    public static void* EntryCalloc(ref DomainEntry e, nuint nelem, nuint elsize) => e.Kind switch
+    public static void* EntryCalloc(ref DomainEntry e, nuint nelem, nuint elsize, void* caller) => e.Kind switch
     {
         Backend.Pymalloc => Pymalloc.Pymalloc.Calloc(nelem, elsize),
         Backend.Malloc => RawDomain.BuiltinCalloc(nelem, elsize),
-        _ => Call.Calloc(ref e, nelem, elsize),
+        _ => Call.Calloc(ref e, nelem, elsize, caller),
     };
 
-    public static void* EntryRealloc(ref DomainEntry e, void* ptr, nuint size) => e.Kind switch
+    public static void* EntryRealloc(ref DomainEntry e, void* ptr, nuint size, void* caller) => e.Kind switch
     {
         Backend.Pymalloc => Pymalloc.Pymalloc.Realloc(ptr, size),
         Backend.Malloc => RawDomain.BuiltinRealloc(ptr, size),
-        _ => Call.Realloc(ref e, ptr, size),
+        _ => Call.Realloc(ref e, ptr, size, caller),
     };
 
-    public static void EntryFree(ref DomainEntry e, void* ptr)
+    public static void EntryFree(ref DomainEntry e, void* ptr, void* caller)
     {
         switch (e.Kind)
         {
             case Backend.Pymalloc: Pymalloc.Pymalloc.Free(ptr); break;
             case Backend.Malloc: RawDomain.BuiltinFree(ptr); break;
-            default: Call.Free(ref e, ptr); break;
+            default: Call.Free(ref e, ptr, caller); break;
         }
     }
 }

@@ -48,10 +48,13 @@ internal enum WrapperKind : byte
 internal unsafe struct WrapperTable
 {
     public AllocatorTable C;   // first: a WrapperTable* is also an AllocatorTable*
-    public delegate*<void*, nuint, void*> Malloc;
-    public delegate*<void*, nuint, nuint, void*> Calloc;
-    public delegate*<void*, void*, nuint, void*> Realloc;
-    public delegate*<void*, void*, void> Free;
+    // Managed entry points: (context, arguments..., caller), where caller is the C caller's
+    // return address for a call from an export, Call.NestedCaller for a call the library makes
+    // itself inside another one, Call.UnknownCaller when C called a C-callable table.
+    public delegate*<void*, nuint, void*, void*> Malloc;
+    public delegate*<void*, nuint, nuint, void*, void*> Calloc;
+    public delegate*<void*, void*, nuint, void*, void*> Realloc;
+    public delegate*<void*, void*, void*, void> Free;
     public WrapperKind Kind;
     public DomainEntry* Wrapped;   // the entry this wrapper forwards to
 
@@ -59,8 +62,8 @@ internal unsafe struct WrapperTable
     /// it): C gets cFunctions with this context, the library the managed entry points.
     /// Null when out of memory.</summary>
     internal static WrapperTable* Create(in AllocatorTable cFunctions, void* context, WrapperKind kind, DomainEntry* wrapped,
-        delegate*<void*, nuint, void*> malloc, delegate*<void*, nuint, nuint, void*> calloc,
-        delegate*<void*, void*, nuint, void*> realloc, delegate*<void*, void*, void> free)
+        delegate*<void*, nuint, void*, void*> malloc, delegate*<void*, nuint, nuint, void*, void*> calloc,
+        delegate*<void*, void*, nuint, void*, void*> realloc, delegate*<void*, void*, void*, void> free)
     {
         var table = (WrapperTable*)Os.Libc.Calloc(1, (nuint)sizeof(WrapperTable));
         if (table == null)

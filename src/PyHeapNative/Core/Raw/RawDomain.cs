@@ -13,7 +13,7 @@ internal static unsafe class RawDomain
 {
     internal static DomainEntry Entry;   // Malloc (or the zero value) for C malloc, Custom, Wrapper
 
-    // ---- fast path -------------------------------------------------------------------
+    // ---- fast path: calls made inside another call (pymalloc's fallback) ---------------
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void* Malloc(nuint size)
@@ -22,7 +22,7 @@ internal static unsafe class RawDomain
             return OutOfMemory();
         if (Entry.Kind < Backend.Custom)
             return BuiltinMalloc(size);
-        return Call.Malloc(ref Entry, size);
+        return Call.Malloc(ref Entry, size, Call.NestedCaller);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -32,7 +32,7 @@ internal static unsafe class RawDomain
             return OutOfMemory();
         if (Entry.Kind < Backend.Custom)
             return BuiltinCalloc(nelem, elsize);
-        return Call.Calloc(ref Entry, nelem, elsize);
+        return Call.Calloc(ref Entry, nelem, elsize, Call.NestedCaller);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -42,7 +42,7 @@ internal static unsafe class RawDomain
             return OutOfMemory();
         if (Entry.Kind < Backend.Custom)
             return BuiltinRealloc(ptr, size);
-        return Call.Realloc(ref Entry, ptr, size);
+        return Call.Realloc(ref Entry, ptr, size, Call.NestedCaller);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -51,7 +51,7 @@ internal static unsafe class RawDomain
         if (Entry.Kind < Backend.Custom)
             BuiltinFree(ptr);
         else
-            Call.Free(ref Entry, ptr);
+            Call.Free(ref Entry, ptr, Call.NestedCaller);
     }
 
     // ---- entry points of the exports: the C caller's address goes to wrappers ---------------

@@ -74,7 +74,7 @@ internal static unsafe class Frames
     /// provider's (uninterned) file names until the trace is stored. Returns the frames
     /// (null when out of memory), their count (0: no frame) and the total depth.
     /// </summary>
-    internal static TraceFrame* Capture(int limit, out int count, out int total)
+    internal static TraceFrame* Capture(int limit, void* knownCaller, out int count, out int total)
     {
         if (t_capacity < limit)
         {
@@ -119,7 +119,7 @@ internal static unsafe class Frames
         }
 
         // The first frame is free: the export's C shim passed its caller's address.
-        void* caller = Call.Caller;
+        void* caller = knownCaller == Call.UnknownCaller ? null : knownCaller;
         if (caller != null && limit == 1)
         {
             frames[0] = new TraceFrame { Pc = (nuint)caller };

@@ -1,6 +1,7 @@
 // Interned byte strings in native memory: identical tracebacks and file names are stored
 // once (CPython's tracemalloc interns both). A block is [hash][length][bytes]; the table is
 // an open-addressing array of block pointers. Not synchronised: the tracer's lock guards it.
+using System.Runtime.CompilerServices;
 using PyHeapNative.Core.Os;
 
 namespace PyHeapNative.Core.Tracing;
@@ -25,10 +26,13 @@ internal unsafe struct InternTable
 
     internal static uint HashOf(byte* data, nuint length)
     {
-        uint h = 2166136261;   // FNV-1a
-        for (nuint i = 0; i < length; i++)
-            h = (h ^ data[i]) * 16777619;
-        return h;
+        ulong h = 0x9E3779B97F4A7C15ul ^ length;
+        nuint i = 0;
+        for (; i + 8 <= length; i += 8)
+            h = (h ^ Unsafe.ReadUnaligned<ulong>(data + i)) * 0xBF58476D1CE4E5B9ul;
+        for (; i < length; i++)
+            h = (h ^ data[i]) * 0x94D049BB133111EBul;
+        return (uint)(h ^ (h >> 32));
     }
 
     /// <summary>The stored copy of the bytes, added if new; null when out of memory.</summary>

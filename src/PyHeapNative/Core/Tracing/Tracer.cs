@@ -2,8 +2,9 @@
 // records every block as a trace (trace domain 0, address) -> (requested size, traceback).
 //
 //   phn_obj_malloc(n)                       the shim passes the C caller's address
-//     -> OBJ wrapper: Tracer.Malloc         t_reentrant set: nested calls are not traced
-//          -> the wrapped allocator          (pymalloc; its RAW fallback passes through)
+//     -> OBJ wrapper: Tracer.Malloc(caller)
+//          -> the wrapped allocator          calls it makes inside are nested (Call.NestedCaller)
+//                                            and not traced again (pymalloc's RAW fallback)
 //          -> capture frames, then under the tracer's lock: intern the traceback, add the
 //             trace, current += n, peak = max(peak, current)
 //
@@ -24,6 +25,8 @@ namespace PyHeapNative.Core.Tracing;
 internal struct TracingApi
 {
     public DomainEntry Underlying;
+    public bool CallsUserCode;   // the wrapped chain has a custom C allocator, which may call back
+    public bool WrapsDebug;      // the debug hooks are below: their dump may ask for a traceback
 }
 
 internal static unsafe class Tracer
@@ -42,13 +45,17 @@ internal static unsafe class Tracer
     private static readonly nint[] s_wrappers = new nint[3];   // WrapperTable* per domain while tracing
     private static AllocatorTable s_cFunctions;
 
+    // Calls that enter the library from user code running inside a traced call (a custom
+    // allocator below the tracer, a frame provider) must not be traced again. Only then is the
+    // thread-local flag set; s_guarded counts such regions, so the common case reads no
+    // thread-local at all (each access is a __tls_get_addr call in a shared library).
     [ThreadStatic] private static bool t_reentrant;
+    private static int s_guarded;
 
     // The trace of the block this thread is freeing: removed from the table before the free
     // (so no other thread can be handed the address while its old trace is still there), yet
     // still known to the debug hooks' dump during the free.
-    [ThreadStatic] private static nuint t_freeingAddress;
-    [ThreadStatic] private static nuint t_freeingTraceback;
+    private static readonly FreeingSlot s_freeingAddress = default;
 
     internal static void RegisterCFunctions(in AllocatorTable functions) => s_cFunctions = functions;
 
@@ -89,6 +96,8 @@ internal static unsafe class Tracer
             {
                 var api = (TracingApi*)tables[domain]->C.Context;
                 api->Underlying = AllocatorRegistry.EntryOf(domain);
+                api->CallsUserCode = ChainHas(api->Underlying, Backend.Custom, default);
+                api->WrapsDebug = ChainHas(api->Underlying, Backend.Wrapper, WrapperKind.Debug);
                 AllocatorRegistry.RegisterWrapper(tables[domain]);
                 AllocatorRegistry.Install(domain, Backend.Wrapper, tables[domain]);
                 s_wrappers[domain] = (nint)tables[domain];
@@ -134,6 +143,21 @@ internal static unsafe class Tracer
         }
     }
 
+    /// <summary>Whether the chain of wrapped entries has an entry of this kind (and, for a
+    /// wrapper, of this wrapper kind).</summary>
+    private static bool ChainHas(DomainEntry e, Backend kind, WrapperKind wrapperKind)
+    {
+        for (int depth = 0; depth < 64; depth++)
+        {
+            if (e.Kind == kind && (kind != Backend.Wrapper || e.Table->Kind == wrapperKind))
+                return true;
+            if (e.Kind != Backend.Wrapper)
+                return false;
+            e = *e.Table->Wrapped;
+        }
+        return false;
+    }
+
     private static void ClearTables()
     {
         s_traces.Clear();
@@ -145,66 +169,93 @@ internal static unsafe class Tracer
 
     // ---- the wrapper's entry points (CPython's tracemalloc_alloc ...) ----------------------
 
-    internal static void* Malloc(void* ctx, nuint size)
+    /// <summary>True when this call must pass through untraced.</summary>
+    private static bool Untraced(void* caller) =>
+        !s_tracing || caller == Call.NestedCaller || (Volatile.Read(ref s_guarded) != 0 && t_reentrant);
+
+    /// <summary>Whether user code may run inside this traced call and call back.</summary>
+    private static bool NeedsGuard(TracingApi* api) => api->CallsUserCode || Frames.HasProvider;
+
+    private static void EnterGuard()
+    {
+        Interlocked.Increment(ref s_guarded);
+        t_reentrant = true;
+    }
+
+    private static void ExitGuard()
+    {
+        t_reentrant = false;
+        Interlocked.Decrement(ref s_guarded);
+    }
+
+    internal static void* Malloc(void* ctx, nuint size, void* caller)
     {
         var api = (TracingApi*)ctx;
-        if (t_reentrant || !s_tracing)
-            return Domains.Domains.EntryMalloc(ref api->Underlying, size);
-        t_reentrant = true;
+        if (Untraced(caller))
+            return Domains.Domains.EntryMalloc(ref api->Underlying, size, caller);
+        bool guard = NeedsGuard(api);
+        if (guard)
+            EnterGuard();
         try
         {
-            void* p = Domains.Domains.EntryMalloc(ref api->Underlying, size);
-            if (p != null && !AddTrace(DefaultDomain, (nuint)p, size))
+            void* p = Domains.Domains.EntryMalloc(ref api->Underlying, size, Call.NestedCaller);
+            if (p != null && !AddTrace(DefaultDomain, (nuint)p, size, caller))
             {
-                Domains.Domains.EntryFree(ref api->Underlying, p);
+                Domains.Domains.EntryFree(ref api->Underlying, p, Call.NestedCaller);
                 return RawDomain.OutOfMemory();
             }
             return p;
         }
         finally
         {
-            t_reentrant = false;
+            if (guard)
+                ExitGuard();
         }
     }
 
-    internal static void* Calloc(void* ctx, nuint nelem, nuint elsize)
+    internal static void* Calloc(void* ctx, nuint nelem, nuint elsize, void* caller)
     {
         var api = (TracingApi*)ctx;
-        if (t_reentrant || !s_tracing)
-            return Domains.Domains.EntryCalloc(ref api->Underlying, nelem, elsize);
+        if (Untraced(caller))
+            return Domains.Domains.EntryCalloc(ref api->Underlying, nelem, elsize, caller);
         if (elsize != 0 && nelem > Status.MaxRequest / elsize)
             return RawDomain.OutOfMemory();
-        t_reentrant = true;
+        bool guard = NeedsGuard(api);
+        if (guard)
+            EnterGuard();
         try
         {
-            void* p = Domains.Domains.EntryCalloc(ref api->Underlying, nelem, elsize);
-            if (p != null && !AddTrace(DefaultDomain, (nuint)p, nelem * elsize))
+            void* p = Domains.Domains.EntryCalloc(ref api->Underlying, nelem, elsize, Call.NestedCaller);
+            if (p != null && !AddTrace(DefaultDomain, (nuint)p, nelem * elsize, caller))
             {
-                Domains.Domains.EntryFree(ref api->Underlying, p);
+                Domains.Domains.EntryFree(ref api->Underlying, p, Call.NestedCaller);
                 return RawDomain.OutOfMemory();
             }
             return p;
         }
         finally
         {
-            t_reentrant = false;
+            if (guard)
+                ExitGuard();
         }
     }
 
-    internal static void* Realloc(void* ctx, void* ptr, nuint size)
+    internal static void* Realloc(void* ctx, void* ptr, nuint size, void* caller)
     {
         var api = (TracingApi*)ctx;
-        if (t_reentrant || !s_tracing)
-            return Domains.Domains.EntryRealloc(ref api->Underlying, ptr, size);
-        t_reentrant = true;
+        if (Untraced(caller))
+            return Domains.Domains.EntryRealloc(ref api->Underlying, ptr, size, caller);
+        bool guard = NeedsGuard(api);
+        if (guard)
+            EnterGuard();
         try
         {
             if (ptr == null)
             {
-                void* fresh = Domains.Domains.EntryRealloc(ref api->Underlying, null, size);
-                if (fresh != null && !AddTrace(DefaultDomain, (nuint)fresh, size))
+                void* fresh = Domains.Domains.EntryRealloc(ref api->Underlying, null, size, Call.NestedCaller);
+                if (fresh != null && !AddTrace(DefaultDomain, (nuint)fresh, size, caller))
                 {
-                    Domains.Domains.EntryFree(ref api->Underlying, fresh);
+                    Domains.Domains.EntryFree(ref api->Underlying, fresh, Call.NestedCaller);
                     return RawDomain.OutOfMemory();
                 }
                 return fresh;
@@ -213,17 +264,17 @@ internal static unsafe class Tracer
             // another thread may be handed it and record a trace of its own. It comes back if
             // the realloc fails (ptr is then untouched).
             AddressTable.Entry old = RemoveTraceEntry(DefaultDomain, (nuint)ptr);
-            t_freeingTraceback = old.Extra;
-            t_freeingAddress = (nuint)ptr;
+            if (api->WrapsDebug)
+                s_freeingAddress.Set((nuint)ptr, old.Extra);
             void* p2;
             try
             {
-                p2 = Domains.Domains.EntryRealloc(ref api->Underlying, ptr, size);
+                p2 = Domains.Domains.EntryRealloc(ref api->Underlying, ptr, size, Call.NestedCaller);
             }
             finally
             {
-                t_freeingAddress = 0;
-                t_freeingTraceback = 0;
+                if (api->WrapsDebug)
+                    s_freeingAddress.Clear();
             }
             if (p2 == null)
             {
@@ -231,35 +282,42 @@ internal static unsafe class Tracer
                     RestoreTrace(old);
                 return null;
             }
-            if (!AddTrace(DefaultDomain, (nuint)p2, size))
+            if (!AddTrace(DefaultDomain, (nuint)p2, size, caller))
                 Fatal.Error("tracemalloc_realloc() failed to allocate a trace");
             return p2;
         }
         finally
         {
-            t_reentrant = false;
+            if (guard)
+                ExitGuard();
         }
     }
 
-    internal static void Free(void* ctx, void* ptr)
+    internal static void Free(void* ctx, void* ptr, void* caller)
     {
         var api = (TracingApi*)ctx;
-        if (ptr == null || t_reentrant || !s_tracing)
+        if (ptr == null || Untraced(caller))
         {
-            Domains.Domains.EntryFree(ref api->Underlying, ptr);
+            Domains.Domains.EntryFree(ref api->Underlying, ptr, caller);
             return;
         }
+        bool guard = NeedsGuard(api);
+        if (guard)
+            EnterGuard();
         // Before the address can be handed out again.
-        t_freeingTraceback = RemoveTrace(DefaultDomain, (nuint)ptr);
-        t_freeingAddress = (nuint)ptr;
+        nuint traceback = RemoveTrace(DefaultDomain, (nuint)ptr);
+        if (api->WrapsDebug)
+            s_freeingAddress.Set((nuint)ptr, traceback);
         try
         {
-            Domains.Domains.EntryFree(ref api->Underlying, ptr);
+            Domains.Domains.EntryFree(ref api->Underlying, ptr, Call.NestedCaller);
         }
         finally
         {
-            t_freeingAddress = 0;
-            t_freeingTraceback = 0;
+            if (api->WrapsDebug)
+                s_freeingAddress.Clear();
+            if (guard)
+                ExitGuard();
         }
     }
 
@@ -267,22 +325,24 @@ internal static unsafe class Tracer
 
     /// <summary>Records a trace; false when it could not be stored. True (and nothing
     /// recorded) if tracing stopped meanwhile.</summary>
-    internal static bool AddTrace(uint domain, nuint address, nuint size)
+    internal static bool AddTrace(uint domain, nuint address, nuint size, void* caller)
     {
-        bool wasReentrant = t_reentrant;
-        t_reentrant = true;   // a frame provider's allocations are not traced
         TraceFrame* frames;
         int count, total;
-        try
+        byte* single = stackalloc byte[sizeof(TracebackHeader) + sizeof(TraceFrame)];
+        if (s_limit == 1 && !Frames.HasProvider && caller != Call.NestedCaller && caller != Call.UnknownCaller)
         {
-            frames = Frames.Capture(s_limit, out count, out total);
+            // The common case: one frame, the export's caller. No buffer, no walk.
+            frames = (TraceFrame*)(single + sizeof(TracebackHeader));
+            frames[0] = new TraceFrame { Pc = (nuint)caller };
+            count = total = 1;
         }
-        finally
+        else
         {
-            t_reentrant = wasReentrant;
+            frames = Frames.Capture(s_limit, caller, out count, out total);
+            if (frames == null)
+                return false;
         }
-        if (frames == null)
-            return false;
 
         s_lock.Enter();
         try
@@ -386,7 +446,18 @@ internal static unsafe class Tracer
     {
         if (!s_tracing)
             return -2;
-        return AddTrace(domain, address, size) ? 0 : -1;
+        bool guard = Frames.HasProvider;   // a provider's allocations are not traced
+        if (guard)
+            EnterGuard();
+        try
+        {
+            return AddTrace(domain, address, size, Call.UnknownCaller) ? 0 : -1;
+        }
+        finally
+        {
+            if (guard)
+                ExitGuard();
+        }
     }
 
     /// <summary>PyTraceMalloc_Untrack: 0 (also when unknown) or -2 (not tracing).</summary>
@@ -449,7 +520,7 @@ internal static unsafe class Tracer
             if (!s_tracing)
                 return null;
             AddressTable.Entry* e = s_traces.Find(DefaultDomain, address);
-            nuint traceback = e != null ? e->Extra : t_freeingAddress == address ? t_freeingTraceback : 0;
+            nuint traceback = e != null ? e->Extra : s_freeingAddress.TracebackOf(address);
             if (traceback == 0)
                 return null;
             header = (TracebackHeader*)InternTable.Data((InternTable.Block*)traceback);
@@ -529,4 +600,26 @@ internal static unsafe class Tracer
         }
         return traces;
     }
+}
+
+/// <summary>The block a thread is freeing while tracing (see Tracer): a free touches it only
+/// when tracing is on, and the dump reads it only on the failing thread.</summary>
+internal struct FreeingSlot
+{
+    [ThreadStatic] private static nuint t_address;
+    [ThreadStatic] private static nuint t_traceback;
+
+    public readonly void Set(nuint address, nuint traceback)
+    {
+        t_address = address;
+        t_traceback = traceback;
+    }
+
+    public readonly void Clear()
+    {
+        t_address = 0;
+        t_traceback = 0;
+    }
+
+    public readonly nuint TracebackOf(nuint address) => t_address == address ? t_traceback : 0;
 }
