@@ -1,7 +1,8 @@
 // Arena management: taking pools from arenas, returning empty pools, and keeping the
 // usable-arenas list in order (CPython's allocate_from_new_pool, new_arena and
-// insert_to_freepool). Everything here runs with the heap lock held; the arena allocator
-// (possibly user code) and the PYHEAPNATIVE_MALLOCSTATS dump run with it dropped.
+// insert_to_freepool). Callers hold the lock of the size class at hand; the arena state is
+// touched with the arena lock held as well. The arena allocator (possibly user code) and the
+// PYHEAPNATIVE_MALLOCSTATS dump run with both dropped.
 //
 // UsableArenas is a doubly linked list of the arenas that have at least one free pool,
 // sorted ascending by NFreePools, so that new pools come from the fullest arena and nearly
@@ -48,30 +49,62 @@ internal static unsafe partial class Pymalloc
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static byte* AllocateFromNewPool(uint sizeIndex)
     {
+        // Entered with the class lock held; returns with it held and the arena lock free.
+        ArenaLock.Enter();
+        bool arenaLocked = true;
         try
         {
             if (s_usableArenas == null)
             {
-                if (!AddNewArena())
+                if (!AddNewArena(sizeIndex))
                     return null;
-                // The lock was dropped meanwhile: another thread may have started a pool of
+                // The locks were dropped meanwhile: another thread may have started a pool of
                 // this class. Then use it; the new arena stays usable.
                 PoolHeader* head = s_usedPools + sizeIndex;
                 if (head->NextPool != head)
+                {
+                    ArenaLock.Exit();
+                    arenaLocked = false;
                     return AllocateBlock(sizeIndex);
+                }
             }
             return TakePool(sizeIndex);
         }
         catch (Exception e)
         {
-            // The fault struck before any change; report it without the lock held. Nothing
-            // may leave here with the lock released, not even a failing report.
-            Lock.Exit();
+            // The fault struck before any change; report it without a lock held. Nothing may
+            // leave here with the class lock released, not even a failing report.
+            if (arenaLocked)
+            {
+                ArenaLock.Exit();
+                arenaLocked = false;
+            }
+            HeapLock* classLock = ClassLock(sizeIndex);
+            classLock->Exit();
             try { Errors.Report(Status.Internal, "pymalloc: " + e.GetType().Name + ": " + e.Message); }
             catch { }
-            finally { Lock.Enter(); }
+            finally { classLock->Enter(); }
             return null;
         }
+        finally
+        {
+            if (arenaLocked)
+                ArenaLock.Exit();
+        }
+    }
+
+    /// <summary>Drops the class lock and the arena lock (for user code and slow calls).</summary>
+    private static void DropLocks(uint sizeIndex)
+    {
+        ArenaLock.Exit();
+        ClassLock(sizeIndex)->Exit();
+    }
+
+    /// <summary>Takes them back, in the order of the hierarchy: class, then arena.</summary>
+    private static void RetakeLocks(uint sizeIndex)
+    {
+        ClassLock(sizeIndex)->Enter();
+        ArenaLock.Enter();
     }
 
     private static byte* TakePool(uint sizeIndex)
@@ -139,13 +172,13 @@ internal static unsafe partial class Pymalloc
     /// in the radix tree and inserts it in UsableArenas. True when a usable arena exists on
     /// return; false if none could be had (nothing changed then).
     /// </summary>
-    private static bool AddNewArena()
+    private static bool AddNewArena(uint sizeIndex)
     {
         FaultInjection.Check(Fault.ThrowInNewArena);
 
         ArenaAllocatorTable* table = ArenaAllocator.Current;
         void* address;
-        Lock.Exit();
+        DropLocks(sizeIndex);
         try
         {
             if (DumpStatsBeforeNewArena && StatsPrinter != null)
@@ -157,18 +190,18 @@ internal static unsafe partial class Pymalloc
         }
         finally
         {
-            Lock.Enter();
+            RetakeLocks(sizeIndex);
         }
         if (address == null)
             return s_usableArenas != null;
 
         if (s_usableArenas != null)
         {
-            // Another thread added an arena while the lock was dropped. CPython allocates one
+            // Another thread added an arena while the locks were dropped. CPython allocates one
             // only when none is usable; keep to that, so no extra empty arena lingers.
-            Lock.Exit();
+            DropLocks(sizeIndex);
             try { ArenaAllocator.Release(table, address); }
-            finally { Lock.Enter(); }
+            finally { RetakeLocks(sizeIndex); }
             return true;
         }
 
@@ -180,9 +213,9 @@ internal static unsafe partial class Pymalloc
                 arena->NextArena = s_unusedArenaObjects;
                 s_unusedArenaObjects = arena;
             }
-            Lock.Exit();
+            DropLocks(sizeIndex);
             try { ArenaAllocator.Release(table, address); }
-            finally { Lock.Enter(); }
+            finally { RetakeLocks(sizeIndex); }
             return false;
         }
 
@@ -293,11 +326,27 @@ internal static unsafe partial class Pymalloc
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void InsertToFreePool(PoolHeader* pool)
     {
+        // Entered with the pool's class lock held; returns with it held.
+        uint sizeIndex = pool->SizeIndex;
         PoolHeader* next = pool->NextPool;
         PoolHeader* prev = pool->PrevPool;
         next->PrevPool = prev;
         prev->NextPool = next;
 
+        ArenaLock.Enter();
+        try
+        {
+            ReturnPoolToArena(pool, sizeIndex);
+        }
+        finally
+        {
+            ArenaLock.Exit();
+        }
+    }
+
+    /// <summary>The arena half of insert_to_freepool; the class and arena locks are held.</summary>
+    private static void ReturnPoolToArena(PoolHeader* pool, uint sizeIndex)
+    {
         ArenaObject* arena = &s_arenas[pool->ArenaIndex];
         pool->NextPool = arena->FreePools;
         arena->FreePools = pool;
@@ -329,9 +378,9 @@ internal static unsafe partial class Pymalloc
             s_unusedArenaObjects = arena;
             ArenasCurrentlyAllocated--;
 
-            Lock.Exit();
+            DropLocks(sizeIndex);
             try { ArenaAllocator.Release(table, address); }
-            finally { Lock.Enter(); }
+            finally { RetakeLocks(sizeIndex); }
             return;
         }
 

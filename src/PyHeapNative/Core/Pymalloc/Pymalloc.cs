@@ -21,9 +21,11 @@
 // pools they have, so allocation drains the fullest arenas first and nearly empty ones can
 // be returned to the OS (see Arenas.cs).
 //
-// Threads: pymalloc's state is shared and guarded by one spin lock (HeapLock); ownership
-// tests (ArenaMap) take no lock. User code (hooks, arena allocators, handlers) is never
-// called with the lock held.
+// Threads: each size class has its own spin lock (HeapLock), which guards its UsedPools list
+// and the pools on it, so threads allocating different sizes do not contend. The arenas
+// (UsableArenas, free pools, the arena vector, the radix tree's writes) have one more lock,
+// taken only on slow paths and always after a class lock. Ownership tests (ArenaMap) take no
+// lock. User code (hooks, arena allocators, handlers) is never called with a lock held.
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using PyHeapNative.Core.Raw;
@@ -34,7 +36,12 @@ namespace PyHeapNative.Core.Pymalloc;
 
 internal static unsafe partial class Pymalloc
 {
-    internal static HeapLock Lock;
+    /// <summary>Guards the arenas; taken after a class lock, never before one.</summary>
+    internal static HeapLock ArenaLock;
+
+    /// <summary>One lock per size class, each on a cache line of its own.</summary>
+    private static byte* s_classLocks;
+    private const int LockStride = 64;
 
     /// <summary>One list head per size class: a fake pool header whose NextPool is the first
     /// used pool of the class (itself when the list is empty). CPython overlays the heads on
@@ -51,9 +58,11 @@ internal static unsafe partial class Pymalloc
     {
         if (nbytes - 1 < SmallRequestThreshold)   // 1..512; 0 wraps around
         {
-            Lock.Enter();
-            byte* bp = AllocateBlock((uint)(nbytes - 1) >> AlignmentShift);
-            Lock.Exit();
+            uint sizeIndex = (uint)(nbytes - 1) >> AlignmentShift;
+            HeapLock* l = ClassLock(sizeIndex);
+            l->Enter();
+            byte* bp = AllocateBlock(sizeIndex);
+            l->Exit();
             if (bp != null)
                 return bp;
         }
@@ -66,9 +75,11 @@ internal static unsafe partial class Pymalloc
         nuint nbytes = nelem * elsize;            // the domain wrapper checked for overflow
         if (nbytes - 1 < SmallRequestThreshold)
         {
-            Lock.Enter();
-            byte* bp = AllocateBlock((uint)(nbytes - 1) >> AlignmentShift);
-            Lock.Exit();
+            uint sizeIndex = (uint)(nbytes - 1) >> AlignmentShift;
+            HeapLock* l = ClassLock(sizeIndex);
+            l->Enter();
+            byte* bp = AllocateBlock(sizeIndex);
+            l->Exit();
             if (bp != null)
             {
                 NativeMemory.Clear(bp, nbytes);
@@ -85,9 +96,11 @@ internal static unsafe partial class Pymalloc
             return;
         if (ArenaMap.Owns(p))
         {
-            Lock.Enter();
+            // The size class of a pool cannot change while one of its blocks is live.
+            HeapLock* l = ClassLock(PoolOf(p)->SizeIndex);
+            l->Enter();
             FreeBlock((byte*)p);
-            Lock.Exit();
+            l->Exit();
             return;
         }
         FreeRaw(p);
@@ -125,6 +138,24 @@ internal static unsafe partial class Pymalloc
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static PoolHeader* PoolOf(void* p) => (PoolHeader*)((nuint)p & ~PoolSizeMask);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static HeapLock* ClassLock(uint sizeIndex) => (HeapLock*)(s_classLocks + sizeIndex * LockStride);
+
+    /// <summary>Every class lock, then the arena lock: the whole heap (statistics, checks).</summary>
+    internal static void LockAll()
+    {
+        for (uint c = 0; c < NumSizeClasses; c++)
+            ClassLock(c)->Enter();
+        ArenaLock.Enter();
+    }
+
+    internal static void UnlockAll()
+    {
+        ArenaLock.Exit();
+        for (uint c = NumSizeClasses; c-- > 0;)
+            ClassLock(c)->Exit();
+    }
 
     /// <summary>True iff pymalloc owns p (the radix-tree test).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -238,12 +269,16 @@ internal static unsafe partial class Pymalloc
             return true;
         var heads = (PoolHeader*)Os.Libc.Calloc(NumSizeClasses, (nuint)sizeof(PoolHeader));
         var lastOfCount = (ArenaObject**)Os.Libc.Calloc(MaxPoolsInArena + 1, (nuint)sizeof(ArenaObject*));
-        if (heads == null || lastOfCount == null || !ArenaMap.Initialize())
+        var locks = (byte*)Os.Libc.Calloc(NumSizeClasses + 1, LockStride);
+        if (heads == null || lastOfCount == null || locks == null || !ArenaMap.Initialize())
         {
             Os.Libc.Free(heads);
             Os.Libc.Free(lastOfCount);
+            Os.Libc.Free(locks);
             return false;
         }
+        // Aligned to a line, one line per lock.
+        s_classLocks = (byte*)(((nuint)locks + LockStride - 1) & ~(nuint)(LockStride - 1));
         for (int i = 0; i < NumSizeClasses; i++)
             heads[i].NextPool = heads[i].PrevPool = &heads[i];
         s_lastArenaWithFreePools = lastOfCount;

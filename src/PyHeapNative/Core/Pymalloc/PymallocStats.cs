@@ -75,7 +75,7 @@ internal static unsafe partial class Pymalloc
         }
 
         ulong blocksInPools = 0;
-        Lock.Enter();
+        LockAll();
         try
         {
             ulong narenas = 0;
@@ -115,7 +115,7 @@ internal static unsafe partial class Pymalloc
         }
         finally
         {
-            Lock.Exit();
+            UnlockAll();
         }
 
         for (int i = 0; i < NumSizeClasses; i++)

@@ -8,14 +8,14 @@ internal static unsafe partial class Pymalloc
 {
     internal static string? Validate()
     {
-        Lock.Enter();
+        LockAll();
         try
         {
             return ValidateArenas() ?? ValidateUsableArenas() ?? ValidateUsedPools();
         }
         finally
         {
-            Lock.Exit();
+            UnlockAll();
         }
     }
 
