@@ -18,7 +18,7 @@
 // p is owned iff (p & (ARENA_SIZE-1)) < tail_lo or (tail_hi != 0 and it is >= tail_hi).
 // Exact: no false positives, and the query reads no memory pymalloc does not own.
 //
-// Writes happen under the heap lock. Queries take no lock: a block being freed keeps its
+// Writes happen under the arena lock. Queries take no lock: a block being freed keeps its
 // arena's marks in place, and writes for a neighbouring arena cannot change the answer for
 // an address outside it.
 using System.Runtime.CompilerServices;
@@ -75,7 +75,7 @@ internal static unsafe class ArenaMap
         return tail < lo || (hi != 0 && tail >= hi);
     }
 
-    // ---- slow path (heap lock held) ----------------------------------------------------
+    // ---- slow path (arena lock held) ---------------------------------------------------
 
     /// <summary>Marks (or unmarks) the arena at base. False if a node could not be allocated.</summary>
     internal static bool Mark(nuint arenaBase, bool used)

@@ -54,12 +54,13 @@ internal static unsafe partial class Pymalloc
         bool arenaLocked = true;
         try
         {
-            if (s_usableArenas == null)
+            // The locks are dropped inside AddNewArena: when they are back, another thread may
+            // have started a pool of this class (then use it; the arena stays usable), or
+            // taken every pool of the arenas that were usable (then try again).
+            while (s_usableArenas == null)
             {
                 if (!AddNewArena(sizeIndex))
                     return null;
-                // The locks were dropped meanwhile: another thread may have started a pool of
-                // this class. Then use it; the new arena stays usable.
                 PoolHeader* head = s_usedPools + sizeIndex;
                 if (head->NextPool != head)
                 {
@@ -168,9 +169,10 @@ internal static unsafe partial class Pymalloc
     }
 
     /// <summary>
-    /// new_arena: gets 1 MiB from the arena allocator (lock dropped for the call), marks it
-    /// in the radix tree and inserts it in UsableArenas. True when a usable arena exists on
-    /// return; false if none could be had (nothing changed then).
+    /// new_arena: gets 1 MiB from the arena allocator (locks dropped for the call), marks it
+    /// in the radix tree and inserts it in UsableArenas. False if no arena could be had
+    /// (nothing changed then). True otherwise, but the locks were dropped: the caller checks
+    /// again that an arena is usable.
     /// </summary>
     private static bool AddNewArena(uint sizeIndex)
     {

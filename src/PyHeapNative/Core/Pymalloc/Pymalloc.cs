@@ -161,7 +161,7 @@ internal static unsafe partial class Pymalloc
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Owns(void* p) => ArenaMap.Owns(p);
 
-    // ---- fast path: blocks within pools (heap lock held) -----------------------------------
+    // ---- fast path: blocks within pools (the class lock held) -------------------------------
 
     /// <summary>pymalloc_alloc: a block of class sizeIndex, or null if no arena could be had.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

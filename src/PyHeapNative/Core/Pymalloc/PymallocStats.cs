@@ -1,5 +1,5 @@
 // pymalloc's statistics: a walk over every pool of every arena (CPython's
-// _PyObject_DebugMallocStats and _Py_GetAllocatedBlocks), under the heap lock.
+// _PyObject_DebugMallocStats and _Py_GetAllocatedBlocks), with every pymalloc lock held.
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using static PyHeapNative.Core.Pymalloc.Tunables;

@@ -1,7 +1,8 @@
 // A test-and-test-and-set spin lock for pymalloc's shared state.
 //
 // Uncontended it costs one locked compare-exchange to enter and one plain store to leave.
-// Critical sections are a few dozen instructions and never call user code (arena
+// Critical sections are short on the allocation paths (a few dozen instructions; the heap
+// walks of statistics and phn_validate are the exception) and never call user code (arena
 // allocators, hooks and handlers run outside), so spinning briefly, then yielding the CPU,
 // is enough. Not recursive.
 using System.Runtime.CompilerServices;
