@@ -578,15 +578,21 @@ def keep_alive(obj: object) -> object:
     return obj
 
 
+def as_int(value, name: str, what: str = "an int") -> int:
+    """Return *value* as a Python int, or raise TypeError naming *name* (``bool`` is refused:
+    ctypes would take it as 0 or 1). Range checks are the caller's."""
+    if isinstance(value, bool):
+        raise TypeError("%s must be %s, not bool" % (name, what))
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError("%s must be %s, not %s" % (name, what, type(value).__name__)) from None
+
+
 def check_int32(value, name: str) -> int:
     """Return *value* as an int in the int32_t range, or raise TypeError/ValueError
     (ctypes would truncate it silently)."""
-    if isinstance(value, bool):
-        raise TypeError("%s must be an int, not bool" % name)
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError("%s must be an int, not %s" % (name, type(value).__name__)) from None
+    value = as_int(value, name)
     if not INT32_MIN <= value <= INT32_MAX:
         raise ValueError("%s must be in the int32_t range, got %d" % (name, value))
     return value

@@ -27,7 +27,6 @@ Frames are ``(filename, lineno)`` tuples, **most recent first** as in the C API 
 from __future__ import annotations
 
 import ctypes
-import operator
 import os
 import threading
 from typing import Callable, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
@@ -56,12 +55,7 @@ Frame = Tuple[str, int]
 
 
 def _uint(value, name: str, bits: int) -> int:
-    if isinstance(value, bool):
-        raise TypeError("%s must be an int, not bool" % name)
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError("%s must be an int, not %s" % (name, type(value).__name__)) from None
+    value = _native.as_int(value, name)
     if not 0 <= value < 2**bits:
         raise ValueError("%s must be in [0, 2**%d), got %d" % (name, bits, value))
     return value

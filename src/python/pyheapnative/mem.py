@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ctypes
 import errno as _errno
-import operator
 import sys
 from dataclasses import dataclass
 from typing import List, Optional, Union
@@ -87,12 +86,7 @@ def check_size(value, name: str = "size") -> int:
     Raises :class:`TypeError` if it is not an integer (``bool`` included) and
     :class:`ValueError` if it is negative or above PY_SSIZE_T_MAX.
     """
-    if isinstance(value, bool):
-        raise TypeError("%s must be an int, not bool" % name)
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError("%s must be an int, not %s" % (name, type(value).__name__)) from None
+    value = _native.as_int(value, name)
     if value < 0:
         raise ValueError("%s must not be negative, got %d" % (name, value))
     if value > MAX_SIZE:
@@ -104,12 +98,7 @@ def _check_ptr(value, name: str = "ptr") -> Optional[int]:
     """Return *value* as a pointer for ctypes (``None`` for NULL)."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise TypeError("%s must be an int address or None, not bool" % name)
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError("%s must be an int address or None, not %s" % (name, type(value).__name__)) from None
+    value = _native.as_int(value, name, "an int address or None")
     if not 0 <= value < _native.POINTER_LIMIT:
         raise ValueError("%s must be an address in [0, 2**64), got %d" % (name, value))
     return value or None
