@@ -41,6 +41,19 @@ PHN_API PHN_NODISCARD PHN_MALLOC_ATTR PHN_ALLOC_SIZE2(1, 2) void* PHN_CALL phn_o
 PHN_API PHN_NODISCARD PHN_ALLOC_SIZE(2) void* PHN_CALL phn_obj_realloc(void* ptr, size_t new_size);
 PHN_API void PHN_CALL phn_obj_free(void* ptr);
 
+/* Batches: for programs that allocate or free many blocks at once, the cost of a call into
+ * the library (and of pymalloc's lock) is paid once per batch instead of once per block.
+ *
+ * phn_obj_malloc_many stores n blocks of size bytes from the OBJ domain (each as from
+ * phn_obj_malloc) in out[0..n) and returns how many it allocated: n, or fewer when memory ran
+ * out (the rest of out is NULL, errno = ENOMEM). size above PTRDIFF_MAX: 0 and ENOMEM; out NULL
+ * with n > 0: 0 and PHN_EINVAL in phn_last_error_message(). Each block is freed by
+ * phn_obj_free or phn_obj_free_many.
+ *
+ * phn_obj_free_many frees ptrs[0..n) as phn_obj_free would (NULL entries are skipped). */
+PHN_API size_t PHN_CALL phn_obj_malloc_many(size_t size, size_t n, void** out);
+PHN_API void PHN_CALL phn_obj_free_many(void* const* ptrs, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -157,6 +157,16 @@ public static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial void ObjFree(void* ptr);
 
+    /// <summary><c>phn_obj_malloc_many</c>: n blocks of size bytes into out; returns how many were allocated.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_obj_malloc_many")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial nuint ObjMallocMany(nuint size, nuint n, void** @out);
+
+    /// <summary><c>phn_obj_free_many</c>: frees ptrs[0..n) (NULL entries are skipped).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_obj_free_many")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial void ObjFreeMany(void** ptrs, nuint n);
+
     // ---------------------------------------------------------------- phn_alloc.h
 
     /// <summary><c>PHN_DOMAIN_RAW</c>.</summary>

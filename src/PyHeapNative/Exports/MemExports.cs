@@ -7,6 +7,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using PyHeapNative.Core.Domains;
 using PyHeapNative.Core.Raw;
+using PyHeapNative.Core.Runtime;
 
 namespace PyHeapNative.Exports;
 
@@ -110,4 +111,39 @@ internal static unsafe class MemExports
         catch (Exception e) { ExportGuard.Failed(e, "phn_obj_free"); }
     }
 
+    [UnmanagedCallersOnly(EntryPoint = Prefix + "obj_malloc_many", CallConvs = [typeof(CallConvCdecl)])]
+    public static nuint ObjMallocMany(nuint size, nuint n, void** output, void* caller)
+    {
+        try
+        {
+            Startup.Ensure();
+            if (n == 0)
+                return 0;
+            if (output == null)
+            {
+                Errors.Report(Status.InvalidArgument, "phn_obj_malloc_many: out is NULL");
+                return 0;
+            }
+            return Domains.MallocMany(ref Domains.Obj, size, n, output, Known(caller));
+        }
+        catch (Exception e)
+        {
+            ExportGuard.AllocationFailed(e, "phn_obj_malloc_many");
+            return 0;
+        }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = Prefix + "obj_free_many", CallConvs = [typeof(CallConvCdecl)])]
+    public static void ObjFreeMany(void** ptrs, nuint n, void* caller)
+    {
+        try
+        {
+            Startup.Ensure();
+            if (ptrs != null)
+                Domains.FreeMany(ref Domains.Obj, ptrs, n, Known(caller));
+            else if (n != 0)
+                Errors.Report(Status.InvalidArgument, "phn_obj_free_many: ptrs is NULL");
+        }
+        catch (Exception e) { ExportGuard.Failed(e, "phn_obj_free_many"); }
+    }
 }

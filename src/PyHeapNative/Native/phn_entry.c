@@ -29,3 +29,8 @@
 PHN_DOMAIN_SHIMS(raw)
 PHN_DOMAIN_SHIMS(mem)
 PHN_DOMAIN_SHIMS(obj)
+
+PHN_IMPL size_t phnimpl_obj_malloc_many(size_t size, size_t n, void** out, void* caller);
+PHN_IMPL void phnimpl_obj_free_many(void* const* ptrs, size_t n, void* caller);
+size_t phn_obj_malloc_many(size_t size, size_t n, void** out) { return phnimpl_obj_malloc_many(size, n, out, PHN_CALLER); }
+void phn_obj_free_many(void* const* ptrs, size_t n) { phnimpl_obj_free_many(ptrs, n, PHN_CALLER); }

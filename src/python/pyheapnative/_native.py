@@ -414,6 +414,8 @@ FUNCTIONS: Dict[str, Tuple[object, Tuple[object, ...], Optional[Callable]]] = {
     "phn_obj_calloc": (c_void_p, (c_size_t, c_size_t), None),
     "phn_obj_realloc": (c_void_p, (c_void_p, c_size_t), None),
     "phn_obj_free": (None, (c_void_p,), None),
+    "phn_obj_malloc_many": (c_size_t, (c_size_t, c_size_t, POINTER(c_void_p)), None),
+    "phn_obj_free_many": (None, (POINTER(c_void_p), c_size_t), None),
     # phn_alloc.h
     "phn_get_allocator": (c_int32, (c_int32, POINTER(phn_allocator)), _STATUS),
     "phn_set_allocator": (c_int32, (c_int32, POINTER(phn_allocator)), _STATUS),

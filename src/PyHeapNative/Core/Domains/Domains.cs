@@ -55,6 +55,44 @@ internal static unsafe class Domains
             FreeSlow(ref domain, ptr, caller);
     }
 
+    // ---- batches (phn_obj_malloc_many / phn_obj_free_many) ------------------------------
+
+    public static nuint MallocMany(ref DomainEntry domain, nuint size, nuint n, void** output, void* caller)
+    {
+        if (size > Status.MaxRequest)
+        {
+            for (nuint i = 0; i < n; i++)
+                output[i] = null;
+            RawDomain.OutOfMemory();
+            return 0;
+        }
+        if (domain.Kind == Backend.Pymalloc)
+            return Pymalloc.Pymalloc.MallocMany(size, n, output);
+        for (nuint i = 0; i < n; i++)
+        {
+            output[i] = MallocSlow(ref domain, size, caller);
+            if (output[i] == null)
+            {
+                for (nuint j = i + 1; j < n; j++)
+                    output[j] = null;
+                return i;
+            }
+        }
+        return n;
+    }
+
+    public static void FreeMany(ref DomainEntry domain, void** ptrs, nuint n, void* caller)
+    {
+        if (domain.Kind == Backend.Pymalloc)
+        {
+            Pymalloc.Pymalloc.FreeMany(ptrs, n);
+            return;
+        }
+        for (nuint i = 0; i < n; i++)
+            if (ptrs[i] != null)
+                FreeSlow(ref domain, ptrs[i], caller);
+    }
+
     // ---- other backends --------------------------------------------------------------
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -107,6 +107,83 @@ internal static unsafe partial class Pymalloc
     }
 
     /// <summary>
+    /// n blocks of nbytes into output; returns how many (fewer only when memory ran out). The
+    /// class lock is taken once per chunk of blocks, not once per block.
+    /// </summary>
+    public static nuint MallocMany(nuint nbytes, nuint n, void** output)
+    {
+        nuint done = 0;
+        if (nbytes - 1 < SmallRequestThreshold)
+        {
+            uint sizeIndex = (uint)(nbytes - 1) >> AlignmentShift;
+            HeapLock* l = ClassLock(sizeIndex);
+            while (done < n)
+            {
+                // Chunks, so that other threads of this class are not shut out for long.
+                nuint end = done + Math.Min(n - done, (nuint)BatchChunk);
+                l->Enter();
+                for (; done < end; done++)
+                {
+                    byte* bp = AllocateBlock(sizeIndex);
+                    if (bp == null)
+                        break;
+                    output[done] = bp;
+                }
+                l->Exit();
+                if (done < end)
+                    break;   // no arena: the rest goes to RAW
+            }
+        }
+        for (; done < n; done++)
+        {
+            void* p = MallocRaw(nbytes);
+            if (p == null)
+            {
+                for (nuint i = done; i < n; i++)
+                    output[i] = null;
+                break;
+            }
+            output[done] = p;
+        }
+        return done;
+    }
+
+    /// <summary>Frees every non-null pointer; consecutive blocks of one class share one lock.</summary>
+    public static void FreeMany(void** ptrs, nuint n)
+    {
+        HeapLock* held = null;
+        for (nuint i = 0; i < n; i++)
+        {
+            void* p = ptrs[i];
+            if (p == null)
+                continue;
+            if (!ArenaMap.Owns(p))
+            {
+                if (held != null)
+                {
+                    held->Exit();   // the RAW allocator may be user code
+                    held = null;
+                }
+                FreeRaw(p);
+                continue;
+            }
+            HeapLock* l = ClassLock(PoolOf(p)->SizeIndex);
+            if (l != held)
+            {
+                if (held != null)
+                    held->Exit();
+                l->Enter();
+                held = l;
+            }
+            FreeBlock((byte*)p);
+        }
+        if (held != null)
+            held->Exit();
+    }
+
+    private const int BatchChunk = 256;
+
+    /// <summary>
     /// CPython's _PyObject_Realloc. A block pymalloc owns keeps its address when the new size
     /// fits its class and shrinks it by less than 25 %; otherwise it moves (possibly to RAW).
     /// A block pymalloc does not own stays in RAW even when small: its valid length is unknown
