@@ -127,6 +127,36 @@ static void w_pair(int rep) {
     result(rep, "ns_per_op", (double)(t1 - t0) / (double)n);
 }
 
+/* Default batches: one call per block (a shim with a batch API overrides these). */
+__attribute__((weak)) size_t bench_malloc_many(size_t size, size_t n, void** out) {
+    for (size_t i = 0; i < n; i++)
+        if ((out[i] = bench_malloc(size)) == NULL) return i;
+    return n;
+}
+
+__attribute__((weak)) void bench_free_many(void** p, size_t n) {
+    for (size_t i = 0; i < n; i++) bench_free(p[i]);
+}
+
+/* batch: 64 blocks of 32 B allocated in one batch and freed in one batch; ns per block
+ * (a malloc + free pair, as in pair). */
+static void w_batch(int rep) {
+    enum { B = 64 };
+    size_t rounds = scaled(10000000, 1000000) / B;
+    void* blocks[B];
+    void* ballast = must(bench_malloc(32), 32);
+    uint64_t t0 = now_ns();
+    for (size_t r = 0; r < rounds; r++) {
+        if (bench_malloc_many(32, B, blocks) != B) must(NULL, 32);
+        TOUCH(blocks[0], r);
+        TOUCH(blocks[B - 1], r);
+        bench_free_many(blocks, B);
+    }
+    uint64_t t1 = now_ns();
+    bench_free(ballast);
+    result(rep, "ns_per_op", (double)(t1 - t0) / (double)(rounds * B));
+}
+
 static void w_burst(int rep) {
     size_t n = scaled(1000000, 200000);
     void** a = harness_alloc(n * sizeof(void*));
@@ -318,7 +348,7 @@ int main(int argc, char** argv) {
     int reps = argc > 2 ? atoi(argv[2]) : 1;
     if (reps < 1) reps = 1;
 
-    static const char* known[] = { "pair", "burst", "churn", "realloc", "large", "threads", "rss32", "rss100" };
+    static const char* known[] = { "pair", "batch", "burst", "churn", "realloc", "large", "threads", "rss32", "rss100" };
     int ok = 0;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) ok |= strcmp(g_workload, known[i]) == 0;
     if (!ok) { fprintf(stderr, "unknown workload '%s'\n", g_workload); return 2; }
@@ -336,6 +366,7 @@ int main(int argc, char** argv) {
     }
     for (int rep = 0; rep < reps; rep++) {
         if (strcmp(g_workload, "pair") == 0) w_pair(rep);
+        else if (strcmp(g_workload, "batch") == 0) w_batch(rep);
         else if (strcmp(g_workload, "burst") == 0) w_burst(rep);
         else if (strcmp(g_workload, "churn") == 0) w_churn(rep);
         else if (strcmp(g_workload, "realloc") == 0) w_realloc(rep);

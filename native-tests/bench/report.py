@@ -26,6 +26,8 @@ PHN = ["phn-shared", "phn-static"]
 # workload -> (main metric, unit, what one op is, higher is better, extra metrics)
 WORKLOADS = {
     "pair": ("ns_per_op", "ns", "per malloc(32) + free (one other 32 B block live)", False, []),
+    "batch": ("ns_per_op", "ns", "per block: 64 blocks of 32 B allocated in one batch and freed in one "
+              "(PyHeapNative's phn_obj_malloc_many / phn_obj_free_many; one call per block elsewhere)", False, []),
     "burst": ("ns_per_op", "ns", "per block: 1M blocks of 1..512 B allocated, then freed in random order",
               False, ["alloc_ns", "free_ns"]),
     "churn": ("ns_per_op", "ns", "per step (free one + allocate one, 100k live blocks of 8..512 B)", False, []),

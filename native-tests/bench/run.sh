@@ -25,7 +25,7 @@
 # Environment:
 #   BENCH_QUICK=1        smaller workloads and 2 rounds: a smoke run of under a minute
 #   BENCH_ROUNDS=N       rounds (default 7; 2 with BENCH_QUICK)
-#   BENCH_WORKLOADS="…"  subset of: pair burst churn realloc large threads rss32 rss100
+#   BENCH_WORKLOADS="…"  subset of: pair batch burst churn realloc large threads rss32 rss100
 #   BENCH_ALLOCATORS="…" subset of the allocators above
 set -euo pipefail
 
@@ -41,7 +41,7 @@ mkdir -p "$BIN"
 QUICK="${BENCH_QUICK:-0}"
 [ "$QUICK" = 0 ] && QUICK=""
 if [ -n "$QUICK" ]; then ROUNDS="${BENCH_ROUNDS:-2}"; else ROUNDS="${BENCH_ROUNDS:-7}"; fi
-WORKLOADS=(${BENCH_WORKLOADS:-pair burst churn realloc large threads rss32 rss100})
+WORKLOADS=(${BENCH_WORKLOADS:-pair batch burst churn realloc large threads rss32 rss100})
 ALLOCATORS=(${BENCH_ALLOCATORS:-phn-shared phn-static glibc pymalloc mimalloc jemalloc empty-export empty-static})
 CC="${CC:-gcc}"
 CFLAGS=(-std=gnu11 -O2 -g -Wall -Wextra -Werror)

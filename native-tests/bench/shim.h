@@ -34,8 +34,10 @@ int bench_supports(const char* workload);
  * are per step, so the factor changes the run time, not what is measured. */
 int bench_threads_mode(int on);
 
-/* Reserved for later (batch APIs): not implemented by any shim yet.
- * size_t bench_malloc_many(size_t size, size_t n, void** out);
- * void   bench_free_many(void** p, size_t n); */
+/* Batches (the "batch" workload): n blocks in one call. bench.c has weak defaults that loop
+ * over bench_malloc / bench_free, so that every allocator runs the same workload; a shim with
+ * a real batch API (PyHeapNative's phn_obj_malloc_many) overrides them. */
+size_t bench_malloc_many(size_t size, size_t n, void** out);
+void   bench_free_many(void** p, size_t n);
 
 #endif /* PHN_BENCH_SHIM_H */

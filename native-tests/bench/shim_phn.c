@@ -40,6 +40,8 @@ int bench_init(void) {
 }
 
 void* bench_malloc(size_t size) { return phn_obj_malloc(size); }
+size_t bench_malloc_many(size_t size, size_t n, void** out) { return phn_obj_malloc_many(size, n, out); }
+void bench_free_many(void** p, size_t n) { phn_obj_free_many(p, n); }
 void  bench_free(void* p) { phn_obj_free(p); }
 void* bench_realloc(void* p, size_t size) { return phn_obj_realloc(p, size); }
 int   bench_supports(const char* workload) { (void)workload; return 1; }
