@@ -3,6 +3,7 @@
 // p may be read at all, so the dump never touches unmapped memory: a pymalloc block is read
 // within its pool's block, a registered block within its registered extent, anything else
 // not at all.
+using System.Runtime.CompilerServices;
 using System.Text;
 using PyHeapNative.Core.Os;
 using PyHeapNative.Core.Pymalloc;
@@ -102,11 +103,13 @@ internal static unsafe class BlockDump
             d.Problem = id == DeadByte && AllEqual(head + S + 1, S - 1, DeadByte) ? BlockProblem.AlreadyFreed : BlockProblem.BadId;
             return d;
         }
-        if (!AllEqual(p - (S - 1), S - 1, ForbiddenByte))
+        // Word compares: the id byte was checked above, so the 8 bytes at p-8 must be the
+        // leading-pad word with it; the trailer is one word.
+        if (Unsafe.ReadUnaligned<ulong>(p - S) != (LeadingPadWord | id))
             d.Problem = BlockProblem.BadLeadingPad;
         else if (d.Nbytes > d.Extent - Overhead)
             d.Problem = BlockProblem.BadSize;
-        else if (!AllEqual(p + d.Nbytes, S, ForbiddenByte))
+        else if (Unsafe.ReadUnaligned<ulong>(p + d.Nbytes) != ForbiddenWord)
             d.Problem = BlockProblem.BadTrailingPad;
         return d;
     }

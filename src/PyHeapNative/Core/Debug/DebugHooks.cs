@@ -38,6 +38,8 @@ internal static unsafe class DebugHooks
     internal const byte CleanByte = 0xCD;      // PYMEM_CLEANBYTE
     internal const byte DeadByte = 0xDD;       // PYMEM_DEADBYTE
     internal const byte ForbiddenByte = 0xFD;  // PYMEM_FORBIDDENBYTE
+    internal const ulong ForbiddenWord = 0xFDFD_FDFD_FDFD_FDFDul;    // 8 pad bytes
+    internal const ulong LeadingPadWord = 0xFDFD_FDFD_FDFD_FD00ul;   // 7 pad bytes after the id byte
     private const int ErasedSize = 64;
 
     private static AllocatorTable s_cFunctions;   // C-callable debug functions (context set per wrapper)
@@ -148,7 +150,7 @@ internal static unsafe class DebugHooks
             LiveBlocks.Add(head, nbytes);   // room was reserved above
 
         WriteHeader(head, nbytes, api->ApiId);
-        NativeMemory.Fill(data + nbytes, S, ForbiddenByte);
+        Unsafe.WriteUnaligned(data + nbytes, ForbiddenWord);
 
         // Restore the saved bytes.
         if (originalNbytes <= 2 * ErasedSize)
@@ -191,7 +193,7 @@ internal static unsafe class DebugHooks
         byte* data = head + 2 * S;
         if (nbytes > 0 && !zero)
             NativeMemory.Fill(data, nbytes, CleanByte);
-        NativeMemory.Fill(data + nbytes, S, ForbiddenByte);
+        Unsafe.WriteUnaligned(data + nbytes, ForbiddenWord);
         return data;
     }
 
@@ -207,8 +209,8 @@ internal static unsafe class DebugHooks
     private static void WriteHeader(byte* head, nuint nbytes, byte apiId)
     {
         BinaryPrimitives.WriteUInt64BigEndian(new Span<byte>(head, S), nbytes);
-        head[S] = apiId;
-        NativeMemory.Fill(head + S + 1, S - 1, ForbiddenByte);
+        // The id byte and the 7 leading pad bytes in one little-endian word.
+        Unsafe.WriteUnaligned(head + S, LeadingPadWord | apiId);
     }
 
     internal static nuint ReadSize(byte* head) => (nuint)BinaryPrimitives.ReadUInt64BigEndian(new ReadOnlySpan<byte>(head, S));

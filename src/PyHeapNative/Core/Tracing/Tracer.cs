@@ -36,13 +36,14 @@ internal static unsafe class Tracer
     private static HeapLock s_control;   // start / stop
     private static HeapLock s_lock;      // the tables
     private static volatile bool s_tracing;
-    private static int s_limit = 1;
+    private static int s_limit;          // 0 before the first start: the limit is then 1
     private static AddressTable s_traces;      // (domain, address) -> (size, traceback block)
     private static InternTable s_tracebacks;
     private static InternTable s_filenames;
     private static nuint s_traced;
     private static nuint s_peak;
-    private static readonly nint[] s_wrappers = new nint[3];   // WrapperTable* per domain while tracing
+    private static WrapperPerDomain s_wrappers;   // WrapperTable* per domain while tracing
+    private static SingleFrameCache s_singleFrames;
     private static AllocatorTable s_cFunctions;
 
     // Calls that enter the library from user code running inside a traced call (a custom
@@ -55,13 +56,12 @@ internal static unsafe class Tracer
     // The trace of the block this thread is freeing: removed from the table before the free
     // (so no other thread can be handed the address while its old trace is still there), yet
     // still known to the debug hooks' dump during the free.
-    private static readonly FreeingSlot s_freeingAddress = default;
 
     internal static void RegisterCFunctions(in AllocatorTable functions) => s_cFunctions = functions;
 
     internal static bool IsTracing => s_tracing;
 
-    internal static int TracebackLimit => s_limit;
+    internal static int TracebackLimit => s_limit == 0 ? 1 : s_limit;
 
     // ---- start / stop ----------------------------------------------------------------------
 
@@ -162,6 +162,7 @@ internal static unsafe class Tracer
     {
         s_traces.Clear();
         s_tracebacks.Clear();
+        s_singleFrames.Clear();
         s_filenames.Clear();
         s_traced = 0;
         s_peak = 0;
@@ -265,7 +266,7 @@ internal static unsafe class Tracer
             // the realloc fails (ptr is then untouched).
             AddressTable.Entry old = RemoveTraceEntry(DefaultDomain, (nuint)ptr);
             if (api->WrapsDebug)
-                s_freeingAddress.Set((nuint)ptr, old.Extra);
+                FreeingSlot.Set((nuint)ptr, old.Extra);
             void* p2;
             try
             {
@@ -274,7 +275,7 @@ internal static unsafe class Tracer
             finally
             {
                 if (api->WrapsDebug)
-                    s_freeingAddress.Clear();
+                    FreeingSlot.Clear();
             }
             if (p2 == null)
             {
@@ -307,7 +308,7 @@ internal static unsafe class Tracer
         // Before the address can be handed out again.
         nuint traceback = RemoveTrace(DefaultDomain, (nuint)ptr);
         if (api->WrapsDebug)
-            s_freeingAddress.Set((nuint)ptr, traceback);
+            FreeingSlot.Set((nuint)ptr, traceback);
         try
         {
             Domains.Domains.EntryFree(ref api->Underlying, ptr, Call.NestedCaller);
@@ -315,7 +316,7 @@ internal static unsafe class Tracer
         finally
         {
             if (api->WrapsDebug)
-                s_freeingAddress.Clear();
+                FreeingSlot.Clear();
             if (guard)
                 ExitGuard();
         }
@@ -330,7 +331,7 @@ internal static unsafe class Tracer
         TraceFrame* frames;
         int count, total;
         byte* single = stackalloc byte[sizeof(TracebackHeader) + sizeof(TraceFrame)];
-        if (s_limit == 1 && !Frames.HasProvider && caller != Call.NestedCaller && caller != Call.UnknownCaller)
+        if (s_limit <= 1 && !Frames.HasProvider && caller != Call.NestedCaller && caller != Call.UnknownCaller)
         {
             // The common case: one frame, the export's caller. No buffer, no walk.
             frames = (TraceFrame*)(single + sizeof(TracebackHeader));
@@ -339,7 +340,7 @@ internal static unsafe class Tracer
         }
         else
         {
-            frames = Frames.Capture(s_limit, caller, out count, out total);
+            frames = Frames.Capture(TracebackLimit, caller, out count, out total);
             if (frames == null)
                 return false;
         }
@@ -410,6 +411,21 @@ internal static unsafe class Tracer
     /// <summary>Interns the captured frames (the header goes just before them). No frame at
     /// all becomes the single frame ("&lt;unknown&gt;", 0), as in CPython. Lock held.</summary>
     private static InternTable.Block* InternTraceback(TraceFrame* frames, int count, int total)
+    {
+        bool single = count == 1 && total == 1 && frames[0].Pc != 0;
+        if (single)
+        {
+            InternTable.Block* cached = s_singleFrames.Find(frames[0].Pc);
+            if (cached != null)
+                return cached;
+        }
+        InternTable.Block* block = InternTracebackSlow(frames, count, total);
+        if (single && block != null)
+            s_singleFrames.Remember(frames[0].Pc, block);
+        return block;
+    }
+
+    private static InternTable.Block* InternTracebackSlow(TraceFrame* frames, int count, int total)
     {
         if (count == 0)
         {
@@ -520,7 +536,7 @@ internal static unsafe class Tracer
             if (!s_tracing)
                 return null;
             AddressTable.Entry* e = s_traces.Find(DefaultDomain, address);
-            nuint traceback = e != null ? e->Extra : s_freeingAddress.TracebackOf(address);
+            nuint traceback = e != null ? e->Extra : FreeingSlot.TracebackOf(address);
             if (traceback == 0)
                 return null;
             header = (TracebackHeader*)InternTable.Data((InternTable.Block*)traceback);
@@ -604,22 +620,60 @@ internal static unsafe class Tracer
 
 /// <summary>The block a thread is freeing while tracing (see Tracer): a free touches it only
 /// when tracing is on, and the dump reads it only on the failing thread.</summary>
-internal struct FreeingSlot
+internal static class FreeingSlot
 {
     [ThreadStatic] private static nuint t_address;
     [ThreadStatic] private static nuint t_traceback;
 
-    public readonly void Set(nuint address, nuint traceback)
+    public static void Set(nuint address, nuint traceback)
     {
         t_address = address;
         t_traceback = traceback;
     }
 
-    public readonly void Clear()
+    public static void Clear()
     {
         t_address = 0;
         t_traceback = 0;
     }
 
-    public readonly nuint TracebackOf(nuint address) => t_address == address ? t_traceback : 0;
+    public static nuint TracebackOf(nuint address) => t_address == address ? t_traceback : 0;
+}
+
+/// <summary>The three wrapper tables installed by a start (no static initializer: a class
+/// with one pays an initialization check on its static accesses).</summary>
+[System.Runtime.CompilerServices.InlineArray(3)]
+internal struct WrapperPerDomain
+{
+    private nint _first;
+}
+
+/// <summary>Interned one-frame tracebacks by return address: most traces are one frame from a
+/// handful of call sites, and this skips hashing and comparing them. Under the tracer's lock.</summary>
+internal unsafe struct SingleFrameCache
+{
+    private const int Size = 256;
+    private fixed ulong _pcs[Size];
+    private fixed ulong _blocks[Size];
+
+    private static int Slot(nuint pc) => (int)(((ulong)pc * 0x9E3779B97F4A7C15ul) >> 56);
+
+    public InternTable.Block* Find(nuint pc)
+    {
+        int i = Slot(pc);
+        return _pcs[i] == pc ? (InternTable.Block*)_blocks[i] : null;
+    }
+
+    public void Remember(nuint pc, InternTable.Block* block)
+    {
+        int i = Slot(pc);
+        _pcs[i] = pc;
+        _blocks[i] = (ulong)block;
+    }
+
+    public void Clear()
+    {
+        for (int i = 0; i < Size; i++)
+            _pcs[i] = _blocks[i] = 0;
+    }
 }
