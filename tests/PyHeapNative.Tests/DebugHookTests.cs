@@ -170,14 +170,8 @@ public sealed class DebugHookTests
     [OneTimeSetUp]
     public void CompileProbe()
     {
-        Assert.That(File.Exists(Repo.LibraryPath), Is.True, $"{Repo.LibraryPath} not built");
         _scratch = Repo.NewScratchDir("debug");
-        _exe = Path.Combine(_scratch, "debug_probe");
-        string libDir = Path.GetDirectoryName(Path.GetFullPath(Repo.LibraryPath))!;
-        ProcessResult cc = ProcessRunner.Compile("gcc", Path.Combine(_scratch, "debug_probe.c"), Program,
-            "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-I", Repo.IncludeDir, "-o", _exe,
-            "-L", libDir, $"-Wl,-rpath,{libDir}", "-lpyheapnative");
-        Assert.That(cc.ExitCode, Is.Zero, "gcc:\n" + cc);
+        _exe = ProcessRunner.CompileProgram(_scratch, "debug_probe", Program, "c11");
     }
 
     [OneTimeTearDown]

@@ -44,14 +44,8 @@ public sealed class EnvironmentTests
     [OneTimeSetUp]
     public void CompileProbe()
     {
-        Assert.That(File.Exists(Repo.LibraryPath), Is.True, $"{Repo.LibraryPath} not built");
         _scratch = Repo.NewScratchDir("env");
-        _exe = Path.Combine(_scratch, "allocator_probe");
-        string libDir = Path.GetDirectoryName(Path.GetFullPath(Repo.LibraryPath))!;
-        ProcessResult cc = ProcessRunner.Compile("gcc", Path.Combine(_scratch, "allocator_probe.c"), Program,
-            "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", Repo.IncludeDir, "-o", _exe,
-            "-L", libDir, $"-Wl,-rpath,{libDir}", "-lpyheapnative");
-        Assert.That(cc.ExitCode, Is.Zero, "gcc:\n" + cc);
+        _exe = ProcessRunner.CompileProgram(_scratch, "allocator_probe", Program, "c99");
     }
 
     [OneTimeTearDown]

@@ -122,6 +122,20 @@ internal static class ProcessRunner
         File.WriteAllText(sourcePath, source, new UTF8Encoding(false));
         return Run(compiler, [sourcePath, .. args]);
     }
+
+    /// <summary>Compiles a C program against the built library (rpath set) into scratch/name and
+    /// asserts that it built; returns the executable's path.</summary>
+    public static string CompileProgram(string scratch, string name, string source, string std)
+    {
+        Assert.That(File.Exists(Repo.LibraryPath), Is.True, $"{Repo.LibraryPath} not built");
+        string exe = Path.Combine(scratch, name);
+        string libDir = Path.GetDirectoryName(Path.GetFullPath(Repo.LibraryPath))!;
+        ProcessResult cc = Compile("gcc", exe + ".c", source,
+            $"-std={std}", "-O2", "-Wall", "-Wextra", "-Werror", "-I", Repo.IncludeDir, "-o", exe,
+            "-L", libDir, $"-Wl,-rpath,{libDir}", "-lpyheapnative");
+        Assert.That(cc.ExitCode, Is.Zero, "gcc:\n" + cc);
+        return exe;
+    }
 }
 
 internal static class Errno
