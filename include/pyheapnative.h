@@ -15,6 +15,10 @@
 #include "pyheapnative/phn_debug.h"
 #include "pyheapnative/phn_trace.h"
 #include "pyheapnative/phn_stats.h"
+#include "pyheapnative/phn_object.h"
+#include "pyheapnative/phn_gc.h"
+#include "pyheapnative/phn_weakref.h"
+#include "pyheapnative/phn_gil.h"
 #include "pyheapnative/phn_testing.h"
 
 #endif /* PYHEAPNATIVE_H */
