@@ -49,5 +49,7 @@
 #define PHN_EINTERNAL (-4)  /* an internal error was caught at the C boundary */
 #define PHN_ENOTSUP   (-5)  /* the feature is not available in this build or configuration */
 #define PHN_ECORRUPT  (-6)  /* a heap invariant does not hold (phn_validate) */
+#define PHN_ECALLBACK (-7)  /* a user callback reported a failure (reported, never returned:
+                               CPython's "Exception ignored in ...") */
 
 #endif /* PYHEAPNATIVE_PHN_CONFIG_H */

@@ -6,6 +6,8 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using PyHeapNative.Core.Debug;
 using PyHeapNative.Core.Domains;
+using PyHeapNative.Core.Gc;
+using PyHeapNative.Core.Objects;
 using PyHeapNative.Core.Os;
 using PyHeapNative.Core.Pymalloc;
 using PyHeapNative.Core.Raw;
@@ -46,7 +48,9 @@ internal static unsafe class Startup
         try
         {
             RegisterBuiltins();
-            if (!Pymalloc.Initialize())
+            if (!StartObjects())
+                fatal = "phn_init: out of memory for the object heap's tables";
+            else if (!Pymalloc.Initialize())
             {
                 fatal = "phn_init: out of memory for pymalloc's tables; MEM and OBJ use malloc";
                 Domains.Mem.Kind = Domains.Obj.Kind = Backend.Malloc;
@@ -72,6 +76,14 @@ internal static unsafe class Startup
             Fatal.Error(fatal);
         }
         return s_status;
+    }
+
+    /// <summary>The collector's lists, the weakref type and the C-callable visitors.</summary>
+    private static bool StartObjects()
+    {
+        GcVisitors.Register();
+        Collector.Initialize();
+        return Generations.Initialize() && Weakrefs.Initialize();
     }
 
     private static void RegisterBuiltins()

@@ -10,6 +10,7 @@ internal static class Status
     internal const int Internal = -4;          // PHN_EINTERNAL
     internal const int NotSupported = -5;      // PHN_ENOTSUP
     internal const int Corrupt = -6;           // PHN_ECORRUPT
+    internal const int CallbackFailed = -7;    // PHN_ECALLBACK
 
     /// <summary>PY_SSIZE_T_MAX: the largest request any domain accepts.</summary>
     internal static nuint MaxRequest => (nuint)nint.MaxValue;
