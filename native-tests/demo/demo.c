@@ -1,8 +1,11 @@
 /* demo.c - PyHeapNative's main job in one run: allocate through the three domains, watch
- * pymalloc take arenas from the OS and give them back, and print the statistics in the
- * format of CPython's sys._debugmallocstats(). Built and run by `./build.sh demo`. */
+ * pymalloc take arenas from the OS and give them back, print the statistics in the format
+ * of CPython's sys._debugmallocstats(), collect a cycle of reference-counted objects with
+ * the cyclic garbage collector, show a tracemalloc top 5 and catch a buffer overflow.
+ * Built and run by `./build.sh demo`. */
 #include <pyheapnative.h>
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +108,84 @@ static void show_tracemalloc_top5(void) {
 /* ---- the debug hooks catch a buffer overflow (in a child running with
  *      PYHEAPNATIVE_ALLOCATOR=debug, whose fatal handler reports and returns) ------------ */
 
+/* A node described by its reference layout: the collector traverses, clears and frees it
+ * with no callback. */
+typedef struct Node {
+    phn_object ob;
+    phn_object* next;
+    phn_object* other;
+    int64_t value;
+} Node;
+
+static int weakref_callbacks;
+static int32_t PHN_CALL on_node_death(void* ctx, phn_object* weakref) {
+    (void)ctx;
+    (void)weakref;
+    weakref_callbacks++;
+    return 0;
+}
+
+static void print_gc_stats(const char* when) {
+    printf("  phn_gc_get_stats %s\n", when);
+    for (int32_t g = 0; g < PHN_GC_NUM_GENERATIONS; g++) {
+        phn_gc_stats s;
+        memset(&s, 0, sizeof s);
+        s.struct_size = (uint32_t)sizeof s;
+        phn_gc_get_stats(g, &s);
+        printf("    generation %d: %lld collections, %lld collected, %lld uncollectable\n", (int)g,
+               (long long)s.collections, (long long)s.collected, (long long)s.uncollectable);
+    }
+}
+
+static void show_collected_cycle(void) {
+    static const uint32_t refs[] = { offsetof(Node, next), offsetof(Node, other) };
+    phn_type_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.struct_size = (uint32_t)sizeof spec;
+    spec.name = "Node";
+    spec.flags = PHN_TPFLAGS_HAVE_GC | PHN_TPFLAGS_WEAKREFABLE;
+    spec.basicsize = (int64_t)sizeof(Node);
+    spec.ref_offsets = refs;
+    spec.ref_count = 2;
+    phn_type* node_type = phn_type_new(&spec);
+
+    printf("Reference counting and the cyclic garbage collector:\n");
+    phn_gc_disable();   /* no automatic collection while we build */
+    phn_gc_collect(2);
+    print_gc_stats("before:");
+
+    /* A ring of 1000 nodes, and a weak reference with a callback to one of them. */
+    enum { RING = 1000 };
+    Node* first = (Node*)phn_object_new(node_type);
+    Node* last = first;
+    for (int i = 1; i < RING; i++) {
+        Node* n = (Node*)phn_object_new(node_type);
+        n->value = i;
+        last->next = (phn_object*)n;   /* the reference from phn_object_new moves into the ring */
+        last = n;
+    }
+    last->next = phn_new_ref((phn_object*)first);
+    phn_object* weak = phn_weakref_new((phn_object*)first, on_node_death, NULL);
+    int32_t count[3];
+    phn_gc_get_count(count);
+    printf("  built a ring of %d nodes: refcount of the first = %ld, gc count = (%d, %d, %d)\n", RING,
+           (long)PHN_REFCNT(first), count[0], count[1], count[2]);
+
+    /* Dropping our reference leaves the ring alive: only the collector can free it. */
+    PHN_DECREF(first);
+    phn_object* alive = NULL;
+    printf("  after PHN_DECREF(first): the weak reference still resolves: %s\n",
+           phn_weakref_get_ref(weak, &alive) == 1 ? "yes" : "no");
+    PHN_XDECREF(alive);
+    int64_t found = phn_gc_collect(2);
+    printf("  phn_gc_collect(2) = %lld unreachable objects; weak reference callbacks: %d; dead: %s\n",
+           (long long)found, weakref_callbacks, phn_weakref_get_ref(weak, &alive) == 0 ? "yes" : "no");
+    print_gc_stats("after:");
+    PHN_DECREF(weak);
+    phn_gc_enable();
+    printf("\n");
+}
+
 static void report_fatal(void* ctx, const char* message) {
     (void)ctx;
     printf("caught by the debug hooks: %s\n", message);
@@ -194,7 +275,10 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 3; i++)
         phn_obj_free(keep[i]);
 
-    /* 4. tracemalloc and 5. the debug hooks. */
+    /* 4. Objects and the cyclic collector. */
+    show_collected_cycle();
+
+    /* 5. tracemalloc and 6. the debug hooks. */
     show_tracemalloc_top5();
     show_caught_overflow("/proc/self/exe");
 
