@@ -174,8 +174,8 @@ PHN_API int32_t PHN_CALL phn_object_free(phn_object* op);
  * _Py_Dealloc). Runs the type's dealloc, through the trashcan. */
 PHN_API void PHN_CALL phn_dealloc(phn_object* op);
 
-/* A count driven below zero (the macros check it when PHN_REF_DEBUG is defined; phn_decref
- * always): a fatal error with CPython's message "<file>:<line>: _Py_NegativeRefcount:
+/* A count driven below zero (the macros check it when PHN_REF_DEBUG is defined, naming the
+ * file and line of the DECREF; phn_decref always): a fatal error with CPython's message "<file>:<line>: _Py_NegativeRefcount:
  * Assertion failed: object has negative ref count". */
 PHN_API void PHN_CALL phn_negative_refcount(const char* file, int32_t line, phn_object* op);
 
@@ -203,39 +203,44 @@ PHN_API int32_t PHN_CALL phn_object_call_finalizer(phn_object* op);
  * to be destroyed, -1 if the finalizer resurrected it (the dealloc must return at once). */
 PHN_API int32_t PHN_CALL phn_object_call_finalizer_from_dealloc(phn_object* op);
 
-#if defined(PHN_REF_DEBUG)
-#  define PHN_REF_CHECK_(op) \
-    do { if (((phn_object*)(op))->ob_refcnt < 0) phn_negative_refcount(__FILE__, __LINE__, (phn_object*)(op)); } while (0)
-#else
-#  define PHN_REF_CHECK_(op) ((void)0)
-#endif
-
 static inline void phn_inline_incref_(phn_object* op) {
     if (!PHN_IS_IMMORTAL(op))
         op->ob_refcnt++;
 }
 
-static inline void phn_inline_decref_(phn_object* op) {
+static inline void phn_inline_decref_(const char* file, int32_t line, phn_object* op) {
     if (PHN_IS_IMMORTAL(op))
         return;
     if (--op->ob_refcnt == 0)
         phn_dealloc(op);
-    else
-        PHN_REF_CHECK_(op);
+#if defined(PHN_REF_DEBUG)
+    else if (op->ob_refcnt < 0)
+        phn_negative_refcount(file, line, op);
+#else
+    (void)file;
+    (void)line;
+#endif
 }
 
+/* With PHN_REF_DEBUG defined, every DECREF names its own file and line in the diagnostic. */
+#if defined(PHN_REF_DEBUG)
+#  define PHN_DECREF_AT_(op) phn_inline_decref_(__FILE__, __LINE__, (op))
+#else
+#  define PHN_DECREF_AT_(op) phn_inline_decref_(NULL, 0, (op))
+#endif
+
 #define PHN_INCREF(op)  phn_inline_incref_((phn_object*)(op))
-#define PHN_DECREF(op)  phn_inline_decref_((phn_object*)(op))
+#define PHN_DECREF(op)  PHN_DECREF_AT_((phn_object*)(op))
 #define PHN_XINCREF(op) do { phn_object* phn_x_ = (phn_object*)(op); if (phn_x_ != NULL) phn_inline_incref_(phn_x_); } while (0)
-#define PHN_XDECREF(op) do { phn_object* phn_x_ = (phn_object*)(op); if (phn_x_ != NULL) phn_inline_decref_(phn_x_); } while (0)
+#define PHN_XDECREF(op) do { phn_object* phn_x_ = (phn_object*)(op); if (phn_x_ != NULL) PHN_DECREF_AT_(phn_x_); } while (0)
 /* Py_CLEAR: the field is set to NULL before the old value is released. */
 #define PHN_CLEAR(field) \
-    do { phn_object* phn_c_ = (phn_object*)(field); if (phn_c_ != NULL) { (field) = NULL; phn_inline_decref_(phn_c_); } } while (0)
+    do { phn_object* phn_c_ = (phn_object*)(field); if (phn_c_ != NULL) { (field) = NULL; PHN_DECREF_AT_(phn_c_); } } while (0)
 /* Py_SETREF / Py_XSETREF: store the new value, then release the old one. */
 #define PHN_SETREF(field, value) \
-    do { phn_object* phn_s_ = (phn_object*)(field); (field) = (value); phn_inline_decref_(phn_s_); } while (0)
+    do { phn_object* phn_s_ = (phn_object*)(field); (field) = (value); PHN_DECREF_AT_(phn_s_); } while (0)
 #define PHN_XSETREF(field, value) \
-    do { phn_object* phn_s_ = (phn_object*)(field); (field) = (value); if (phn_s_ != NULL) phn_inline_decref_(phn_s_); } while (0)
+    do { phn_object* phn_s_ = (phn_object*)(field); (field) = (value); if (phn_s_ != NULL) PHN_DECREF_AT_(phn_s_); } while (0)
 /* Py_SET_REFCNT (no effect on immortal objects). */
 #define PHN_SET_REFCNT(op, n) \
     do { phn_object* phn_r_ = (phn_object*)(op); if (!PHN_IS_IMMORTAL(phn_r_)) phn_r_->ob_refcnt = (n); } while (0)

@@ -2,9 +2,12 @@
 //
 // Mirrors the headers in the order the umbrella header includes them: phn_config.h,
 // phn_runtime.h, phn_mem.h, phn_alloc.h, phn_debug.h, phn_trace.h, phn_stats.h,
-// phn_testing.h. Every signature is
-// blittable (size_t -> nuint, int32_t -> int, int64_t -> long, uint32_t -> uint, pointers
-// as pointers, structs by pointer) and runtime marshalling is disabled for the assembly.
+// phn_object.h, phn_gc.h, phn_weakref.h, phn_gil.h, phn_testing.h. Every signature is
+// blittable (size_t -> nuint, int32_t -> int, int64_t -> long, uint32_t -> uint,
+// intptr_t -> nint, pointers as pointers, structs by pointer, callback typedefs as
+// delegate* unmanaged[Cdecl]) and runtime marshalling is disabled for the assembly. The
+// header-only parts (static inline functions, function-like macros) have no binding; the
+// trivial ones have a managed equivalent next to the exports of phn_object.h.
 // tests/PyHeapNative.Tests/HeaderExportTests.cs checks this file against the headers.
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -57,6 +60,8 @@ public static unsafe partial class Native
     public const int PHN_ENOTSUP = -5;
     /// <summary><c>PHN_ECORRUPT</c>: a heap invariant does not hold (<see cref="Validate"/>).</summary>
     public const int PHN_ECORRUPT = -6;
+    /// <summary><c>PHN_ECALLBACK</c>: a user callback reported a failure (given to the error handler, never returned; CPython's "Exception ignored in ...").</summary>
+    public const int PHN_ECALLBACK = -7;
 
     // ---------------------------------------------------------------- phn_runtime.h
 
@@ -381,6 +386,365 @@ public static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int Validate();
 
+    // ---------------------------------------------------------------- phn_object.h
+
+    /// <summary><c>PHN_TPFLAGS_HAVE_GC</c>: instances have a GC header and are tracked.</summary>
+    public const uint PHN_TPFLAGS_HAVE_GC = 1u << 0;
+    /// <summary><c>PHN_TPFLAGS_WEAKREFABLE</c>: instances can be weakly referenced.</summary>
+    public const uint PHN_TPFLAGS_WEAKREFABLE = 1u << 1;
+    /// <summary><c>PHN_TPFLAGS_ITEMS_ARE_REFS</c>: every item of a var object is a <c>phn_object*</c>.</summary>
+    public const uint PHN_TPFLAGS_ITEMS_ARE_REFS = 1u << 2;
+    /// <summary><c>PHN_TPFLAGS_UNTRACK_ATOMIC</c>: the collector may untrack an instance whose references are all untrackable (immutable containers only).</summary>
+    public const uint PHN_TPFLAGS_UNTRACK_ATOMIC = 1u << 3;
+
+    /// <summary><c>phn_type_new</c>: a type from a <see cref="PhnTypeSpec"/> (set <see cref="PhnTypeSpec.StructSize"/>); null with <see cref="PHN_EINVAL"/> for a bad spec.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_type_new")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial PhnType* TypeNew(PhnTypeSpec* spec);
+
+    /// <summary><c>phn_type_name</c>: the type's name (owned by the type), null for null.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_type_name")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial byte* TypeName(PhnType* type);
+
+    /// <summary><c>phn_type_flags</c>: the type's <c>PHN_TPFLAGS_*</c>, 0 for null.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_type_flags")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial uint TypeFlags(PhnType* type);
+
+    /// <summary><c>phn_object_new</c> (<c>tp_alloc</c>): zero-filled, count 1, tracked for a GC type (may run an automatic collection).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_object_new")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial PhnObject* ObjectNew(PhnType* type);
+
+    /// <summary><c>phn_object_new_var</c>: as <see cref="ObjectNew"/> with n items (<c>ob_size = n</c>).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_object_new_var")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial PhnObject* ObjectNewVar(PhnType* type, long n);
+
+    /// <summary><c>phn_gc_new</c> (<c>PyObject_GC_New</c>): a GC object, not tracked.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_new")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial PhnObject* GcNew(PhnType* type);
+
+    /// <summary><c>phn_gc_new_var</c> (<c>PyObject_GC_NewVar</c>): a GC var object with n items, not tracked.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_new_var")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial PhnObject* GcNewVar(PhnType* type, long n);
+
+    /// <summary><c>phn_gc_resize</c> (<c>PyObject_GC_Resize</c>): resize an untracked var object; the possibly moved object, or null (the original still valid).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_resize")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial PhnObject* GcResize(PhnObject* op, long n);
+
+    /// <summary><c>phn_object_free</c> (<c>tp_free</c>): release the memory, at the end of a dealloc callback.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_object_free")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int ObjectFree(PhnObject* op);
+
+    /// <summary><c>PHN_IMMORTAL_REFCNT</c>: the count of an immortal object (PEP 683, 3.14's 64-bit encoding).</summary>
+    public const long PHN_IMMORTAL_REFCNT = 3L << 30;
+
+    /// <summary><c>phn_dealloc</c> (<c>_Py_Dealloc</c>): deallocate an object whose count has just reached 0.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_dealloc")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial void Dealloc(PhnObject* op);
+
+    /// <summary><c>phn_negative_refcount</c>: the fatal error of a count driven below zero.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_negative_refcount")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial void NegativeRefcount(byte* file, int line, PhnObject* op);
+
+    /// <summary><c>phn_incref</c> (<c>Py_IncRef</c>): null-tolerant function form of <c>PHN_INCREF</c>.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_incref")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial void Incref(PhnObject* op);
+
+    /// <summary><c>phn_decref</c> (<c>Py_DecRef</c>): null-tolerant function form of <c>PHN_DECREF</c>.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_decref")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial void Decref(PhnObject* op);
+
+    /// <summary><c>phn_refcnt</c>: the count (<see cref="PHN_IMMORTAL_REFCNT"/> for immortals), 0 for null.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_refcnt")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial nint Refcnt(PhnObject* op);
+
+    /// <summary><c>phn_set_refcnt</c> (<c>Py_SET_REFCNT</c>): n &gt;= 0; no effect on immortals; 0 does not deallocate.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_set_refcnt")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int SetRefcnt(PhnObject* op, nint n);
+
+    /// <summary><c>phn_object_set_immortal</c>: make an object immortal.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_object_set_immortal")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int ObjectSetImmortal(PhnObject* op);
+
+    /// <summary><c>phn_object_call_finalizer</c> (<c>PyObject_CallFinalizer</c>): run the type's finalize once.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_object_call_finalizer")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int ObjectCallFinalizer(PhnObject* op);
+
+    /// <summary><c>phn_object_call_finalizer_from_dealloc</c> (<c>PyObject_CallFinalizerFromDealloc</c>): 0 to go on destroying, -1 if the finalizer resurrected the object (not a status).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_object_call_finalizer_from_dealloc")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int ObjectCallFinalizerFromDealloc(PhnObject* op);
+
+    /// <summary><c>PHN_TRASHCAN_DEPTH</c>: nested deallocations before the trashcan defers them.</summary>
+    public const int PHN_TRASHCAN_DEPTH = 50;
+
+    // The function-like macros and static inline functions of phn_object.h are header-only.
+    // These managed equivalents of the trivial ones read the object header directly; the
+    // others go through the exports (Incref, Decref).
+
+    /// <summary><c>PHN_TYPE(op)</c>.</summary>
+    public static PhnType* TypeOf(PhnObject* op) => op->ObType;
+
+    /// <summary><c>PHN_IS_IMMORTAL(op)</c>: the low 32 bits of the count, read as a signed number, are negative.</summary>
+    public static bool IsImmortal(PhnObject* op) => (int)op->ObRefcnt < 0;
+
+    /// <summary><c>phn_new_ref</c> / <c>Py_NewRef</c> through <see cref="Incref"/>: a new reference to op, returned.</summary>
+    public static PhnObject* NewRef(PhnObject* op)
+    {
+        Incref(op);
+        return op;
+    }
+
+    /// <summary><c>PHN_CLEAR(field)</c> through <see cref="Decref"/>: the field is set to null before the old value is released.</summary>
+    public static void Clear(ref PhnObject* field)
+    {
+        PhnObject* old = field;
+        if (old != null)
+        {
+            field = null;
+            Decref(old);
+        }
+    }
+
+    // ---------------------------------------------------------------- phn_gc.h
+
+    /// <summary><c>PHN_GC_NUM_GENERATIONS</c>.</summary>
+    public const int PHN_GC_NUM_GENERATIONS = 3;
+    /// <summary><c>PHN_GC_DEBUG_STATS</c> (<c>gc.DEBUG_STATS</c>).</summary>
+    public const int PHN_GC_DEBUG_STATS = 1;
+    /// <summary><c>PHN_GC_DEBUG_COLLECTABLE</c>.</summary>
+    public const int PHN_GC_DEBUG_COLLECTABLE = 2;
+    /// <summary><c>PHN_GC_DEBUG_UNCOLLECTABLE</c>.</summary>
+    public const int PHN_GC_DEBUG_UNCOLLECTABLE = 4;
+    /// <summary><c>PHN_GC_DEBUG_SAVEALL</c>.</summary>
+    public const int PHN_GC_DEBUG_SAVEALL = 32;
+    /// <summary><c>PHN_GC_DEBUG_LEAK</c>: COLLECTABLE | UNCOLLECTABLE | SAVEALL.</summary>
+    public const int PHN_GC_DEBUG_LEAK = PHN_GC_DEBUG_COLLECTABLE | PHN_GC_DEBUG_UNCOLLECTABLE | PHN_GC_DEBUG_SAVEALL;
+
+    /// <summary><c>phn_gc_collect</c> (<c>gc.collect</c>): collect generations 0..generation; the number of unreachable objects found, 0 when a collection is running, or a negative status.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_collect")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial long GcCollect(int generation);
+
+    /// <summary><c>phn_gc_collect_if_enabled</c> (<c>PyGC_Collect</c>): a full collection, 0 at once when disabled or running.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_collect_if_enabled")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial long GcCollectIfEnabled();
+
+    /// <summary><c>phn_gc_enable</c> (<c>PyGC_Enable</c>): the previous state (1 enabled, 0 disabled).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_enable")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GcEnable();
+
+    /// <summary><c>phn_gc_disable</c> (<c>PyGC_Disable</c>): the previous state (1 enabled, 0 disabled).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_disable")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GcDisable();
+
+    /// <summary><c>phn_gc_is_enabled</c>: 1 if automatic collection is enabled, else 0.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_is_enabled")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GcIsEnabled();
+
+    /// <summary><c>phn_gc_get_count</c> (<c>gc.get_count</c>): three counts into count[0..3).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_get_count")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GcGetCount(int* count);
+
+    /// <summary><c>phn_gc_set_threshold</c> (<c>gc.set_threshold</c>); threshold0 = 0 disables automatic collection.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_set_threshold")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GcSetThreshold(int threshold0, int threshold1, int threshold2);
+
+    /// <summary><c>phn_gc_get_threshold</c> (<c>gc.get_threshold</c>): three thresholds into threshold[0..3).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_get_threshold")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GcGetThreshold(int* threshold);
+
+    /// <summary><c>phn_gc_get_stats</c> (<c>gc.get_stats()[generation]</c>): set <see cref="PhnGcStats.StructSize"/> first.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_get_stats")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GcGetStats(int generation, PhnGcStats* stats);
+
+    /// <summary><c>phn_gc_freeze</c> (<c>gc.freeze</c>): every tracked object into the permanent generation.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_freeze")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GcFreeze();
+
+    /// <summary><c>phn_gc_unfreeze</c> (<c>gc.unfreeze</c>): the permanent generation back into the oldest one.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_unfreeze")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GcUnfreeze();
+
+    /// <summary><c>phn_gc_get_freeze_count</c> (<c>gc.get_freeze_count</c>).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_get_freeze_count")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial long GcGetFreezeCount();
+
+    /// <summary><c>phn_gc_set_debug</c> (<c>gc.set_debug</c>): <c>PHN_GC_DEBUG_*</c> flags (unknown bits kept).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_set_debug")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GcSetDebug(int flags);
+
+    /// <summary><c>phn_gc_get_debug</c> (<c>gc.get_debug</c>): the flags word (not a status).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_get_debug")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GcGetDebug();
+
+    /// <summary><c>phn_gc_set_debug_output</c>: <c>void output(void* ctx, const char* line)</c> receives the debug output a line at a time; null restores stderr.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_set_debug_output")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GcSetDebugOutput(delegate* unmanaged[Cdecl]<void*, byte*, void> output, void* ctx);
+
+    /// <summary><c>PHN_GC_PHASE_START</c>: a gc callback at the start of a collection.</summary>
+    public const int PHN_GC_PHASE_START = 0;
+    /// <summary><c>PHN_GC_PHASE_STOP</c>: a gc callback at the end of a collection.</summary>
+    public const int PHN_GC_PHASE_STOP = 1;
+
+    /// <summary><c>phn_gc_add_callback</c> (<c>gc.callbacks.append</c>): <c>int32_t callback(void* ctx, int32_t phase, const phn_gc_info* info)</c>.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_add_callback")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GcAddCallback(delegate* unmanaged[Cdecl]<void*, int, PhnGcInfo*, int> callback, void* ctx);
+
+    /// <summary><c>phn_gc_remove_callback</c>: remove the first registration of (callback, ctx); <see cref="PHN_EINVAL"/> if none.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_remove_callback")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GcRemoveCallback(delegate* unmanaged[Cdecl]<void*, int, PhnGcInfo*, int> callback, void* ctx);
+
+    /// <summary><c>phn_gc_garbage_count</c>: <c>len(gc.garbage)</c>.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_garbage_count")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial long GcGarbageCount();
+
+    /// <summary><c>phn_gc_garbage_get</c>: <c>gc.garbage[index]</c> (borrowed) into *out.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_garbage_get")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GcGarbageGet(long index, PhnObject** @out);
+
+    /// <summary><c>phn_gc_garbage_clear</c>: <c>del gc.garbage[:]</c>.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_garbage_clear")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GcGarbageClear();
+
+    /// <summary><c>phn_gc_get_objects</c> (<c>gc.get_objects</c>): up to capacity borrowed pointers; returns how many there are.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_get_objects")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial long GcGetObjects(int generation, PhnObject** @out, long capacity);
+
+    /// <summary><c>phn_gc_get_referrers</c> (<c>gc.get_referrers</c>): same output convention as <see cref="GcGetObjects"/>.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_get_referrers")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial long GcGetReferrers(PhnObject** objs, long nobjs, PhnObject** @out, long capacity);
+
+    /// <summary><c>phn_gc_get_referents</c> (<c>gc.get_referents</c>): same output convention as <see cref="GcGetObjects"/>.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_get_referents")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial long GcGetReferents(PhnObject** objs, long nobjs, PhnObject** @out, long capacity);
+
+    /// <summary><c>phn_gc_track</c> (<c>PyObject_GC_Track</c>): may run an automatic collection.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_track")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GcTrack(PhnObject* op);
+
+    /// <summary><c>phn_gc_untrack</c> (<c>PyObject_GC_UnTrack</c>): no-op if not tracked.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_untrack")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GcUntrack(PhnObject* op);
+
+    /// <summary><c>phn_gc_is_tracked</c> (<c>gc.is_tracked</c>): 1 / 0, negative for null.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_is_tracked")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GcIsTracked(PhnObject* op);
+
+    /// <summary><c>phn_gc_is_finalized</c> (<c>gc.is_finalized</c>): 1 once the finalizer of a GC object has run.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_is_finalized")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GcIsFinalized(PhnObject* op);
+
+    /// <summary><c>phn_object_is_gc</c> (<c>PyObject_IS_GC</c>).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_object_is_gc")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int ObjectIsGc(PhnObject* op);
+
+    /// <summary><c>phn_gc_visit_objects</c> (<c>PyUnstable_GC_VisitObjects</c>): <c>int32_t visit(phn_object* op, void* arg)</c>, 0 to stop.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_visit_objects")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GcVisitObjects(delegate* unmanaged[Cdecl]<PhnObject*, void*, int> visit, void* arg);
+
+    /// <summary><c>phn_gc_shutdown</c>: a last full collection and the uncollectable report; returns the garbage count.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gc_shutdown")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial long GcShutdown();
+
+    // ---------------------------------------------------------------- phn_weakref.h
+
+    /// <summary><c>phn_weakref_new</c>: a new reference to a weak reference; <c>int32_t callback(void* ctx, phn_object* weakref)</c> or null (the shared callback-less one).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_weakref_new")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial PhnObject* WeakrefNew(PhnObject* referent, delegate* unmanaged[Cdecl]<void*, PhnObject*, int> callback, void* ctx);
+
+    /// <summary><c>phn_weakref_get_ref</c> (<c>PyWeakref_GetRef</c>): 1 and a new reference while alive, 0 and null once dead.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_weakref_get_ref")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int WeakrefGetRef(PhnObject* @ref, PhnObject** @out);
+
+    /// <summary><c>phn_weakref_check</c>: 1 if op is a weak reference.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_weakref_check")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int WeakrefCheck(PhnObject* op);
+
+    /// <summary><c>phn_weakref_count</c> (<c>weakref.getweakrefcount</c>).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_weakref_count")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial long WeakrefCount(PhnObject* op);
+
+    /// <summary><c>phn_object_clear_weakrefs</c> (<c>PyObject_ClearWeakRefs</c>), for dealloc callbacks.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_object_clear_weakrefs")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int ObjectClearWeakrefs(PhnObject* op);
+
+    /// <summary><c>phn_object_clear_weakrefs_no_callbacks</c> (<c>PyUnstable_Object_ClearWeakRefsNoCallbacks</c>).</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_object_clear_weakrefs_no_callbacks")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int ObjectClearWeakrefsNoCallbacks(PhnObject* op);
+
+    // ---------------------------------------------------------------- phn_gil.h
+
+    /// <summary><c>PHN_GIL_LOCKED</c>: the thread held the lock already.</summary>
+    public const int PHN_GIL_LOCKED = 0;
+    /// <summary><c>PHN_GIL_UNLOCKED</c>: this <see cref="GilEnsure"/> took the lock.</summary>
+    public const int PHN_GIL_UNLOCKED = 1;
+
+    /// <summary><c>phn_gil_ensure</c> (<c>PyGILState_Ensure</c>): <see cref="PHN_GIL_LOCKED"/> or <see cref="PHN_GIL_UNLOCKED"/>, for <see cref="GilRelease"/>.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gil_ensure")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GilEnsure();
+
+    /// <summary><c>phn_gil_release</c> (<c>PyGILState_Release</c>): undo the matching <see cref="GilEnsure"/>.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gil_release")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GilRelease(int state);
+
+    /// <summary><c>phn_gil_held</c> (<c>PyGILState_Check</c>): 1 if the calling thread holds the lock.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_gil_held")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int GilHeld();
+
     // ---------------------------------------------------------------- phn_testing.h
 
     /// <summary><c>PHN_FAULT_NONE</c>.</summary>
@@ -579,4 +943,103 @@ public unsafe struct PhnStatistic
     public long SizeDiff;
     /// <summary><c>count_diff</c> (compare_to only).</summary>
     public long CountDiff;
+}
+
+/// <summary><c>phn_type</c>: opaque; only ever used through a pointer (types live until the process ends).</summary>
+public struct PhnType
+{
+}
+
+/// <summary><c>phn_object</c> (<c>PyObject</c>): the header every object starts with; 16 bytes on 64-bit.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct PhnObject
+{
+    /// <summary><c>intptr_t ob_refcnt</c>: the reference count (not atomic: touch with the GIL held).</summary>
+    public nint ObRefcnt;
+    /// <summary><c>phn_type* ob_type</c>.</summary>
+    public PhnType* ObType;
+}
+
+/// <summary><c>phn_varobject</c> (<c>PyVarObject</c>): the header of a variable-size object; 24 bytes on 64-bit.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct PhnVarObject
+{
+    /// <summary><c>phn_object ob_base</c>.</summary>
+    public PhnObject ObBase;
+    /// <summary><c>intptr_t ob_size</c>: number of items.</summary>
+    public nint ObSize;
+}
+
+/// <summary><c>phn_type_spec</c>: what <see cref="Native.TypeNew"/> makes a type of; 88 bytes on 64-bit.</summary>
+/// <remarks>
+/// Callbacks are <c>[UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]</c> static
+/// methods; a null one falls back to the reference layout (<see cref="RefOffsets"/>).
+/// </remarks>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct PhnTypeSpec
+{
+    /// <summary><c>struct_size</c>: <c>sizeof(PhnTypeSpec)</c>.</summary>
+    public uint StructSize;
+    /// <summary><c>flags</c>: <c>PHN_TPFLAGS_*</c>.</summary>
+    public uint Flags;
+    /// <summary><c>const char* name</c>: copied.</summary>
+    public byte* Name;
+    /// <summary><c>basicsize</c>: at least <c>sizeof(PhnObject)</c> (<c>sizeof(PhnVarObject)</c> for var types), a multiple of 8.</summary>
+    public long Basicsize;
+    /// <summary><c>itemsize</c>: 0 for fixed-size objects.</summary>
+    public long Itemsize;
+    /// <summary><c>const uint32_t* ref_offsets</c>: offsets of the <c>phn_object*</c> fields.</summary>
+    public uint* RefOffsets;
+    /// <summary><c>ref_count</c>: entries of <see cref="RefOffsets"/>.</summary>
+    public uint RefCount;
+    /// <summary><c>reserved</c>: 0.</summary>
+    public uint Reserved;
+    /// <summary><c>phn_traverseproc traverse</c>: <c>int32_t traverse(phn_object* self, phn_visitproc visit, void* arg)</c>; null: the layout.</summary>
+    public delegate* unmanaged[Cdecl]<PhnObject*, delegate* unmanaged[Cdecl]<PhnObject*, void*, int>, void*, int> Traverse;
+    /// <summary><c>phn_inquiry clear</c>: <c>int32_t clear(phn_object* self)</c>; null: the layout's references.</summary>
+    public delegate* unmanaged[Cdecl]<PhnObject*, int> Clear;
+    /// <summary><c>phn_finalizer finalize</c>: the PEP 442 finalizer, or null.</summary>
+    public delegate* unmanaged[Cdecl]<PhnObject*, int> Finalize;
+    /// <summary><c>phn_finalizer del</c>: the legacy finalizer, or null.</summary>
+    public delegate* unmanaged[Cdecl]<PhnObject*, int> Del;
+    /// <summary><c>phn_destructor dealloc</c>: <c>void dealloc(phn_object* self)</c>; null: the default dealloc.</summary>
+    public delegate* unmanaged[Cdecl]<PhnObject*, void> Dealloc;
+}
+
+/// <summary><c>phn_gc_stats</c> (<c>gc.get_stats()[generation]</c>): size-prefixed; 48 bytes on 64-bit.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct PhnGcStats
+{
+    /// <summary><c>struct_size</c>: <c>sizeof(PhnGcStats)</c>, set by the caller.</summary>
+    public uint StructSize;
+    /// <summary><c>reserved</c>.</summary>
+    public uint Reserved;
+    /// <summary><c>collections</c>.</summary>
+    public long Collections;
+    /// <summary><c>collected</c>.</summary>
+    public long Collected;
+    /// <summary><c>uncollectable</c>.</summary>
+    public long Uncollectable;
+    /// <summary><c>candidates</c>: objects examined (3.15).</summary>
+    public long Candidates;
+    /// <summary><c>duration</c>: seconds (3.15).</summary>
+    public double Duration;
+}
+
+/// <summary><c>phn_gc_info</c>: what a gc callback receives (the <c>info</c> dict); 40 bytes on 64-bit.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct PhnGcInfo
+{
+    /// <summary><c>struct_size</c>: <c>sizeof(phn_gc_info)</c> of the library.</summary>
+    public uint StructSize;
+    /// <summary><c>generation</c>: the oldest generation collected.</summary>
+    public int Generation;
+    /// <summary><c>collected</c>: 0 at start.</summary>
+    public long Collected;
+    /// <summary><c>uncollectable</c>: 0 at start.</summary>
+    public long Uncollectable;
+    /// <summary><c>candidates</c>: objects examined; 0 at start.</summary>
+    public long Candidates;
+    /// <summary><c>duration</c>: seconds; 0 at start.</summary>
+    public double Duration;
 }

@@ -186,7 +186,8 @@ internal static unsafe class ObjectExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "phn_refcnt", CallConvs = [typeof(CallConvCdecl)])]
-    public static nint RefCnt(PhnObject* op) => op == null ? 0 : op->RefCnt;
+    public static nint RefCnt(PhnObject* op) =>
+        op == null ? 0 : IsImmortal(op) ? unchecked((nint)ImmortalRefCnt) : op->RefCnt;
 
     [UnmanagedCallersOnly(EntryPoint = "phn_set_refcnt", CallConvs = [typeof(CallConvCdecl)])]
     public static int SetRefCnt(PhnObject* op, nint n)

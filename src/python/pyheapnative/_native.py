@@ -7,9 +7,12 @@ This is the only module that talks to the shared library directly. It
 * mirrors every numeric ``#define`` of ``include/pyheapnative/*.h`` as a ``PHN_*`` constant,
 * declares the structs (:class:`phn_allocator`, :class:`phn_arena_allocator`,
   :class:`phn_size_class_stats`, :class:`phn_stats`, :class:`phn_frame`,
-  :class:`phn_trace`, :class:`phn_filter`, :class:`phn_statistic`) and the callback types
-  with the header's exact field order and types; the opaque ``phn_snapshot*`` and
-  ``phn_statistics*`` handles are ``c_void_p``,
+  :class:`phn_trace`, :class:`phn_filter`, :class:`phn_statistic`, :class:`phn_object`,
+  :class:`phn_varobject`, :class:`phn_type_spec`, :class:`phn_gc_stats`,
+  :class:`phn_gc_info`) and the callback types with the header's exact field order and
+  types; the opaque ``phn_snapshot*``, ``phn_statistics*`` and ``phn_type*`` handles are
+  ``c_void_p``, and so are object pointers (``phn_object*``) in the function table, so that
+  objects are plain ints on the Python side,
 * declares ``argtypes``/``restype`` for every exported function in one table
   (:data:`FUNCTIONS`), attaching an ``errcheck`` to the status-returning ones so that a
   negative ``PHN_E*`` status raises :class:`PyHeapNativeError` (a ``ValueError`` for
@@ -36,9 +39,11 @@ from ctypes import (
     Structure,
     c_char,
     c_char_p,
+    c_double,
     c_int32,
     c_int64,
     c_size_t,
+    c_ssize_t,
     c_uint32,
     c_uint64,
     c_void_p,
@@ -74,6 +79,7 @@ PHN_ESTATE = -3
 PHN_EINTERNAL = -4
 PHN_ENOTSUP = -5
 PHN_ECORRUPT = -6
+PHN_ECALLBACK = -7  # given to the error handler only, never returned
 
 STATUS_NAMES: Dict[int, str] = {
     PHN_OK: "PHN_OK",
@@ -83,6 +89,7 @@ STATUS_NAMES: Dict[int, str] = {
     PHN_EINTERNAL: "PHN_EINTERNAL",
     PHN_ENOTSUP: "PHN_ENOTSUP",
     PHN_ECORRUPT: "PHN_ECORRUPT",
+    PHN_ECALLBACK: "PHN_ECALLBACK",
 }
 
 # Domains (phn_alloc.h)
@@ -108,6 +115,28 @@ PHN_FILTER_ANY_DOMAIN = -1
 PHN_KEY_FILENAME = 0
 PHN_KEY_LINENO = 1
 PHN_KEY_TRACEBACK = 2
+
+# Objects (phn_object.h)
+PHN_TPFLAGS_HAVE_GC = 1 << 0
+PHN_TPFLAGS_WEAKREFABLE = 1 << 1
+PHN_TPFLAGS_ITEMS_ARE_REFS = 1 << 2
+PHN_TPFLAGS_UNTRACK_ATOMIC = 1 << 3
+PHN_IMMORTAL_REFCNT = 3 << 30
+PHN_TRASHCAN_DEPTH = 50
+
+# Collector (phn_gc.h)
+PHN_GC_NUM_GENERATIONS = 3
+PHN_GC_DEBUG_STATS = 1
+PHN_GC_DEBUG_COLLECTABLE = 2
+PHN_GC_DEBUG_UNCOLLECTABLE = 4
+PHN_GC_DEBUG_SAVEALL = 32
+PHN_GC_DEBUG_LEAK = PHN_GC_DEBUG_COLLECTABLE | PHN_GC_DEBUG_UNCOLLECTABLE | PHN_GC_DEBUG_SAVEALL
+PHN_GC_PHASE_START = 0
+PHN_GC_PHASE_STOP = 1
+
+# The object heap's lock (phn_gil.h)
+PHN_GIL_LOCKED = 0
+PHN_GIL_UNLOCKED = 1
 
 # Fault injection (phn_testing.h)
 PHN_FAULT_NONE = 0
@@ -365,11 +394,117 @@ class phn_statistic(Structure):
 #: ``phn_frame_provider``: ``int32_t (*)(void* ctx, phn_frame* frames, int32_t max, int32_t* total)``
 phn_frame_provider = CFUNCTYPE(c_int32, c_void_p, POINTER(phn_frame), c_int32, POINTER(c_int32))
 
+# --------------------------------------------------------------------------------------
+# Objects, collector, weak references (phn_object.h, phn_gc.h, phn_weakref.h)
+#
+# Object pointers are c_void_p (ints) in callbacks as in the function table: cast one to
+# POINTER(phn_object) to read its header. ctypes callbacks run with the object heap's lock
+# held (phn_gil.h) and must not raise: an exception in one is printed and the C side sees 0.
+
+
+class phn_object(Structure):
+    """``phn_object`` (PyObject): the header every object starts with (16 bytes)."""
+
+    _fields_ = [
+        ("ob_refcnt", c_ssize_t),
+        ("ob_type", c_void_p),
+    ]
+
+
+class phn_varobject(Structure):
+    """``phn_varobject`` (PyVarObject): the header of a variable-size object (24 bytes)."""
+
+    _fields_ = [
+        ("ob_base", phn_object),
+        ("ob_size", c_ssize_t),
+    ]
+
+
+#: ``phn_visitproc``: ``int32_t (*)(phn_object* referent, void* arg)``
+phn_visitproc = CFUNCTYPE(c_int32, c_void_p, c_void_p)
+#: ``phn_traverseproc``: ``int32_t (*)(phn_object* self, phn_visitproc visit, void* arg)``
+phn_traverseproc = CFUNCTYPE(c_int32, c_void_p, phn_visitproc, c_void_p)
+#: ``phn_inquiry`` (tp_clear): ``int32_t (*)(phn_object* self)``
+phn_inquiry = CFUNCTYPE(c_int32, c_void_p)
+#: ``phn_finalizer`` (tp_finalize, tp_del): ``int32_t (*)(phn_object* self)``
+phn_finalizer = CFUNCTYPE(c_int32, c_void_p)
+#: ``phn_destructor`` (tp_dealloc): ``void (*)(phn_object* self)``
+phn_destructor = CFUNCTYPE(None, c_void_p)
+
+
+class phn_type_spec(Structure):
+    """``phn_type_spec``: what ``phn_type_new`` makes a type of (88 bytes). Set
+    ``struct_size`` to ``ctypes.sizeof(phn_type_spec)``; NULL callbacks (the default) fall
+    back to the reference layout. Keep the callbacks of a type alive for the rest of the
+    process (:func:`keep_alive`): types are never freed."""
+
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("flags", c_uint32),
+        ("name", c_char_p),
+        ("basicsize", c_int64),
+        ("itemsize", c_int64),
+        ("ref_offsets", POINTER(c_uint32)),
+        ("ref_count", c_uint32),
+        ("reserved", c_uint32),
+        ("traverse", phn_traverseproc),
+        ("clear", phn_inquiry),
+        ("finalize", phn_finalizer),
+        ("del", phn_finalizer),
+        ("dealloc", phn_destructor),
+    ]
+
+
+class phn_gc_stats(Structure):
+    """``phn_gc_stats`` (gc.get_stats()[generation]); set ``struct_size`` first (48 bytes)."""
+
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("reserved", c_uint32),
+        ("collections", c_int64),
+        ("collected", c_int64),
+        ("uncollectable", c_int64),
+        ("candidates", c_int64),
+        ("duration", c_double),
+    ]
+
+
+class phn_gc_info(Structure):
+    """``phn_gc_info``: the ``info`` of a gc callback (40 bytes)."""
+
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("generation", c_int32),
+        ("collected", c_int64),
+        ("uncollectable", c_int64),
+        ("candidates", c_int64),
+        ("duration", c_double),
+    ]
+
+
+#: ``phn_gc_output``: ``void (*)(void* ctx, const char* line)``
+phn_gc_output = CFUNCTYPE(None, c_void_p, c_char_p)
+#: ``phn_gc_callback``: ``int32_t (*)(void* ctx, int32_t phase, const phn_gc_info* info)``
+phn_gc_callback = CFUNCTYPE(c_int32, c_void_p, c_int32, POINTER(phn_gc_info))
+#: ``phn_gc_visit_objects_fn``: ``int32_t (*)(phn_object* op, void* arg)``
+phn_gc_visit_objects_fn = CFUNCTYPE(c_int32, c_void_p, c_void_p)
+#: ``phn_weakref_callback``: ``int32_t (*)(void* ctx, phn_object* weakref)``
+phn_weakref_callback = CFUNCTYPE(c_int32, c_void_p, c_void_p)
+
 #: Function-pointer typedefs of the headers, by name.
 CALLBACK_TYPES = {
     "phn_error_handler": phn_error_handler,
     "phn_fatal_handler": phn_fatal_handler,
     "phn_frame_provider": phn_frame_provider,
+    "phn_visitproc": phn_visitproc,
+    "phn_traverseproc": phn_traverseproc,
+    "phn_inquiry": phn_inquiry,
+    "phn_finalizer": phn_finalizer,
+    "phn_destructor": phn_destructor,
+    "phn_gc_output": phn_gc_output,
+    "phn_gc_callback": phn_gc_callback,
+    "phn_gc_visit_objects_fn": phn_gc_visit_objects_fn,
+    "phn_weakref_callback": phn_weakref_callback,
 }
 
 #: Structs of the headers, by name.
@@ -382,10 +517,15 @@ STRUCT_TYPES = {
     "phn_trace": phn_trace,
     "phn_filter": phn_filter,
     "phn_statistic": phn_statistic,
+    "phn_object": phn_object,
+    "phn_varobject": phn_varobject,
+    "phn_type_spec": phn_type_spec,
+    "phn_gc_stats": phn_gc_stats,
+    "phn_gc_info": phn_gc_info,
 }
 
 #: Opaque struct typedefs of the headers (``typedef struct x x;``): handles, bound as c_void_p.
-OPAQUE_TYPES = ("phn_snapshot", "phn_statistics")
+OPAQUE_TYPES = ("phn_snapshot", "phn_statistics", "phn_type")
 
 # --------------------------------------------------------------------------------------
 # The declaration table: name -> (restype, argtypes, errcheck). Same order as the headers.
@@ -454,6 +594,69 @@ FUNCTIONS: Dict[str, Tuple[object, Tuple[object, ...], Optional[Callable]]] = {
     "phn_get_stats": (c_int32, (POINTER(phn_stats),), _STATUS),
     "phn_format_malloc_stats": (c_int64, (POINTER(c_char), c_size_t), _STATUS),
     "phn_validate": (c_int32, (), _STATUS),
+    # phn_object.h (phn_object* and phn_type* are c_void_p: objects and types are ints)
+    "phn_type_new": (c_void_p, (POINTER(phn_type_spec),), None),
+    "phn_type_name": (c_char_p, (c_void_p,), None),
+    "phn_type_flags": (c_uint32, (c_void_p,), None),
+    "phn_object_new": (c_void_p, (c_void_p,), None),
+    "phn_object_new_var": (c_void_p, (c_void_p, c_int64), None),
+    "phn_gc_new": (c_void_p, (c_void_p,), None),
+    "phn_gc_new_var": (c_void_p, (c_void_p, c_int64), None),
+    "phn_gc_resize": (c_void_p, (c_void_p, c_int64), None),
+    "phn_object_free": (c_int32, (c_void_p,), _STATUS),
+    "phn_dealloc": (None, (c_void_p,), None),
+    "phn_negative_refcount": (None, (c_char_p, c_int32, c_void_p), None),
+    "phn_incref": (None, (c_void_p,), None),
+    "phn_decref": (None, (c_void_p,), None),
+    "phn_refcnt": (c_ssize_t, (c_void_p,), None),
+    "phn_set_refcnt": (c_int32, (c_void_p, c_ssize_t), _STATUS),
+    "phn_object_set_immortal": (c_int32, (c_void_p,), _STATUS),
+    "phn_object_call_finalizer": (c_int32, (c_void_p,), _STATUS),
+    # 0 = destroy, -1 = resurrected: not a PHN_E* status, never raises
+    "phn_object_call_finalizer_from_dealloc": (c_int32, (c_void_p,), None),
+    # phn_gc.h
+    "phn_gc_collect": (c_int64, (c_int32,), _STATUS),
+    "phn_gc_collect_if_enabled": (c_int64, (), _STATUS),
+    "phn_gc_enable": (c_int32, (), _STATUS),
+    "phn_gc_disable": (c_int32, (), _STATUS),
+    "phn_gc_is_enabled": (c_int32, (), _STATUS),
+    "phn_gc_get_count": (c_int32, (POINTER(c_int32),), _STATUS),
+    "phn_gc_set_threshold": (c_int32, (c_int32, c_int32, c_int32), _STATUS),
+    "phn_gc_get_threshold": (c_int32, (POINTER(c_int32),), _STATUS),
+    "phn_gc_get_stats": (c_int32, (c_int32, POINTER(phn_gc_stats)), _STATUS),
+    "phn_gc_freeze": (c_int32, (), _STATUS),
+    "phn_gc_unfreeze": (c_int32, (), _STATUS),
+    "phn_gc_get_freeze_count": (c_int64, (), _STATUS),
+    "phn_gc_set_debug": (c_int32, (c_int32,), _STATUS),
+    # the flags word (unknown bits are kept, so it may be negative): not a status
+    "phn_gc_get_debug": (c_int32, (), None),
+    "phn_gc_set_debug_output": (c_int32, (phn_gc_output, c_void_p), _STATUS),
+    "phn_gc_add_callback": (c_int32, (phn_gc_callback, c_void_p), _STATUS),
+    "phn_gc_remove_callback": (c_int32, (phn_gc_callback, c_void_p), _STATUS),
+    "phn_gc_garbage_count": (c_int64, (), _STATUS),
+    "phn_gc_garbage_get": (c_int32, (c_int64, POINTER(c_void_p)), _STATUS),
+    "phn_gc_garbage_clear": (c_int32, (), _STATUS),
+    "phn_gc_get_objects": (c_int64, (c_int32, POINTER(c_void_p), c_int64), _STATUS),
+    "phn_gc_get_referrers": (c_int64, (POINTER(c_void_p), c_int64, POINTER(c_void_p), c_int64), _STATUS),
+    "phn_gc_get_referents": (c_int64, (POINTER(c_void_p), c_int64, POINTER(c_void_p), c_int64), _STATUS),
+    "phn_gc_track": (c_int32, (c_void_p,), _STATUS),
+    "phn_gc_untrack": (c_int32, (c_void_p,), _STATUS),
+    "phn_gc_is_tracked": (c_int32, (c_void_p,), _STATUS),
+    "phn_gc_is_finalized": (c_int32, (c_void_p,), _STATUS),
+    "phn_object_is_gc": (c_int32, (c_void_p,), _STATUS),
+    "phn_gc_visit_objects": (c_int32, (phn_gc_visit_objects_fn, c_void_p), _STATUS),
+    "phn_gc_shutdown": (c_int64, (), _STATUS),
+    # phn_weakref.h
+    "phn_weakref_new": (c_void_p, (c_void_p, phn_weakref_callback, c_void_p), None),
+    "phn_weakref_get_ref": (c_int32, (c_void_p, POINTER(c_void_p)), _STATUS),
+    "phn_weakref_check": (c_int32, (c_void_p,), _STATUS),
+    "phn_weakref_count": (c_int64, (c_void_p,), _STATUS),
+    "phn_object_clear_weakrefs": (c_int32, (c_void_p,), _STATUS),
+    "phn_object_clear_weakrefs_no_callbacks": (c_int32, (c_void_p,), _STATUS),
+    # phn_gil.h
+    "phn_gil_ensure": (c_int32, (), _STATUS),
+    "phn_gil_release": (c_int32, (c_int32,), _STATUS),
+    "phn_gil_held": (c_int32, (), _STATUS),
     # phn_testing.h
     "phn_testing_inject_fault": (c_int32, (c_int32, c_int32), _STATUS),
 }

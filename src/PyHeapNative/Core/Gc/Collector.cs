@@ -131,21 +131,22 @@ internal static unsafe class Collector
         GcHead* finalizers = &finalizersHead;
         GcHead* still = &stillHead;
 
-        if (!DeduceUnreachable(young, unreachable, ref candidates))
+        if (!DeduceUnreachable(young, unreachable, ref candidates, out long survivors))
             return false;
-        UntrackAtomic(young);
+        if (Types.UntrackAtomicTypes != 0)
+            survivors -= UntrackAtomic(young);
 
         // Promote the survivors.
         if (young != old)
         {
             if (g == 1)
-                Generations.LongLivedPending += GcList.Size(young);
+                Generations.LongLivedPending += survivors;
             GcList.Merge(young, old);
         }
         else
         {
             Generations.LongLivedPending = 0;
-            Generations.LongLivedTotal = GcList.Size(young);
+            Generations.LongLivedTotal = survivors;
         }
 
         GcList.Init(finalizers);
@@ -186,12 +187,14 @@ internal static unsafe class Collector
 
     // ---- step 2: deduce_unreachable ------------------------------------------------------
 
-    private static bool DeduceUnreachable(GcHead* from, GcHead* unreachable, ref long candidates)
+    /// <summary>survivors: how many objects stay in from (all reachable).</summary>
+    private static bool DeduceUnreachable(GcHead* from, GcHead* unreachable, ref long candidates, out long survivors)
     {
+        survivors = 0;
         if (!UpdateRefs(from, ref candidates) || !SubtractRefs(from))
             return false;
         GcList.Init(unreachable);
-        MoveUnreachable(from, unreachable);
+        survivors = MoveUnreachable(from, unreachable);
         return true;
     }
 
@@ -257,8 +260,9 @@ internal static unsafe class Collector
         list->Prev = (nuint)prev;
     }
 
-    private static void MoveUnreachable(GcHead* young, GcHead* unreachable)
+    private static long MoveUnreachable(GcHead* young, GcHead* unreachable)
     {
+        long reachable = 0;
         GcHead* prev = young;
         GcHead* gc = GcList.Next(young);
         var visitor = new ReachableVisitor { Young = young };
@@ -272,6 +276,7 @@ internal static unsafe class Collector
                 GcList.SetPrev(gc, prev);
                 gc->Prev &= ~PrevCollecting;
                 prev = gc;
+                reachable++;
             }
             else
             {
@@ -288,12 +293,15 @@ internal static unsafe class Collector
         young->Prev = (nuint)prev;
         young->Next &= ~NextUnreachable;
         unreachable->Next &= ~NextUnreachable;   // the pollution of the head's next pointer
+        return reachable;
     }
 
     // ---- step 3: the untracking optimisation ------------------------------------------
 
-    private static void UntrackAtomic(GcHead* young)
+    /// <summary>Returns how many objects it untracked.</summary>
+    private static long UntrackAtomic(GcHead* young)
     {
+        long untracked = 0;
         GcHead* next;
         for (GcHead* gc = GcList.Next(young); gc != young; gc = next)
         {
@@ -306,8 +314,12 @@ internal static unsafe class Collector
                 continue;
             var visitor = new AtomicVisitor();
             if (Traversal.Traverse(op, ref visitor) == 0)
+            {
                 Generations.Untrack(op);
+                untracked++;
+            }
         }
+        return untracked;
     }
 
     // ---- step 4: legacy finalizers --------------------------------------------------------
@@ -416,7 +428,7 @@ internal static unsafe class Collector
     {
         GcList.ClearCollecting(unreachable);
         long ignored = 0;
-        if (!DeduceUnreachable(unreachable, still, ref ignored))
+        if (!DeduceUnreachable(unreachable, still, ref ignored, out _))
         {
             GcList.Merge(unreachable, old);
             return false;

@@ -68,6 +68,10 @@ internal static unsafe class Types
     private static int s_count;
     private static HeapLock s_lock;
 
+    /// <summary>How many types have PHN_TPFLAGS_UNTRACK_ATOMIC (the collector skips the
+    /// untracking pass while there are none).</summary>
+    internal static int UntrackAtomicTypes;
+
     internal static string NameOf(TypeObject* t) =>
         t == null ? "NULL" : Marshal.PtrToStringUTF8((nint)t->Name) ?? "?";
 
@@ -110,6 +114,8 @@ internal static unsafe class Types
         t->Del = (delegate* unmanaged[Cdecl]<PhnObject*, int>)spec->Del;
         t->Dealloc = (delegate* unmanaged[Cdecl]<PhnObject*, void>)spec->Dealloc;
         t->Magic = TypeObject.MagicValue;
+        if ((t->Flags & TypeFlags.UntrackAtomic) != 0)
+            Interlocked.Increment(ref UntrackAtomicTypes);
         Register(t);
         return t;
     }
