@@ -4,6 +4,8 @@
 #   test           everything CI runs: C tests, NUnit tests, Python unittest
 #   demo           build and run the C example (the main job)
 #   bench          comparative benchmarks (installs mimalloc, jemalloc, libpython when missing)
+#   install PREFIX headers, .so/.a (+ nativeaot/), pyheapnative.pc and the CMake package
+#                  (find_package(PyHeapNative)) under PREFIX; builds only if artifacts/ lacks them
 #   native-test    only the C tests          py-test   only the Python tests
 #   net-test       only the NUnit tests      clean     remove artifacts/ and obj/ folders
 set -euo pipefail
@@ -33,6 +35,30 @@ nativeaot_runtime_dir() {
     ls -d "$pkgs"/microsoft.netcore.app.runtime.nativeaot."$RID"/*/runtimes/"$RID"/native 2>/dev/null | sort -V | tail -n 1
 }
 
+# PHN_VERSION_MAJOR.MINOR.PATCH, or PHN_ABI_VERSION with "abi", from the header
+phn_version() {
+    local h="$ROOT/include/pyheapnative/phn_config.h" k v=()
+    if [ "${1:-}" = abi ]; then sed -n 's/^#define PHN_ABI_VERSION \([0-9]*\).*/\1/p' "$h"; return; fi
+    for k in MAJOR MINOR PATCH; do v+=("$(sed -n "s/^#define PHN_VERSION_$k \([0-9]*\).*/\1/p" "$h")"); done
+    echo "${v[0]}.${v[1]}.${v[2]}"
+}
+
+# write_packaging PREFIX LIBDIR INCLUDEDIR: PREFIX/lib/pkgconfig/pyheapnative.pc (with these
+# paths) and the CMake package PREFIX/lib/cmake/PyHeapNative (relocatable: it finds lib/ and
+# include/ from its own location), from src/packaging/
+write_packaging() {
+    local prefix="$1" libdir="$2" incdir="$3" ver maj min abi f
+    ver="$(phn_version)"; maj="${ver%%.*}"; min="${ver#*.}"; min="${min%%.*}"; abi="$(phn_version abi)"
+    mkdir -p "$prefix/lib/pkgconfig" "$prefix/lib/cmake/PyHeapNative"
+    sed -e "s|@PREFIX@|$prefix|" -e "s|@LIBDIR@|$libdir|" -e "s|@INCLUDEDIR@|$incdir|" -e "s|@VERSION@|$ver|" \
+        "$ROOT/src/packaging/pyheapnative.pc.in" > "$prefix/lib/pkgconfig/pyheapnative.pc"
+    for f in PyHeapNativeConfig PyHeapNativeConfigVersion; do
+        sed -e "s|@VERSION@|$ver|g" -e "s|@VERSION_MAJOR@|$maj|g" -e "s|@VERSION_MINOR@|$min|g" \
+            -e "s|@ABI_VERSION@|$abi|g" "$ROOT/src/packaging/cmake/$f.cmake.in" \
+            > "$prefix/lib/cmake/PyHeapNative/$f.cmake"
+    done
+}
+
 build() {
     local proj="$ROOT/src/PyHeapNative/PyHeapNative.csproj"
     mkdir -p "$LIB/pkgconfig" "$LIB/nativeaot" "$ART/include"
@@ -46,9 +72,10 @@ build() {
     dotnet publish "$proj" -c "$CONFIG" -r "$RID" -p:NativeLib=Static \
         -o "$ART/publish/static" -p:IntermediateOutputPath="$ART/obj/static/" -nologo -v quiet
     cp "$ART/publish/static/libpyheapnative.a" "$LIB/libpyheapnative.a"
-    # The C entry shims (Native/phn_entry.c) are linked into the .so by the project; the
-    # static archive needs them added.
-    ar rcs "$LIB/libpyheapnative.a" "$ART/obj/static/phn_entry.o"
+    # The C objects (Native/phn_entry.c: the entry shims; Native/phn_gc_visit.c: the
+    # collector's visitors) are linked into the .so by the project; the static archive
+    # needs them added.
+    ar rcs "$LIB/libpyheapnative.a" "$ART/obj/static/phn_entry.o" "$ART/obj/static/phn_gc_visit.o"
     local rt; rt="$(nativeaot_runtime_dir)"
     [ -n "$rt" ] || { echo "Native AOT runtime package not found" >&2; exit 1; }
     for f in libbootstrapperdll.o libRuntime.WorkstationGC.a libeventpipe-disabled.a \
@@ -58,8 +85,7 @@ build() {
     done
 
     rm -rf "$ART/include" && cp -r "$ROOT/include" "$ART/include"
-    sed -e "s|@PREFIX@|$ART|" -e "s|@LIBDIR@|$LIB|" -e "s|@INCLUDEDIR@|$ART/include|" \
-        "$ROOT/src/packaging/pyheapnative.pc.in" > "$LIB/pkgconfig/pyheapnative.pc"
+    write_packaging "$ART" "$LIB" "$ART/include"
     log "artifacts in $LIB"
 }
 
@@ -124,6 +150,32 @@ demo() {
     "$out/demo"
 }
 
+# install PREFIX: artifacts/include -> PREFIX/include; libpyheapnative.so.0 (+ the
+# libpyheapnative.so link), libpyheapnative.a and nativeaot/ -> PREFIX/lib; pyheapnative.pc
+# (prefix=PREFIX) -> PREFIX/lib/pkgconfig; the CMake package -> PREFIX/lib/cmake/PyHeapNative.
+install_prefix() {
+    local prefix="${1:-}" f
+    [ -n "$prefix" ] || { echo "usage: $0 install PREFIX" >&2; exit 2; }
+    if [ ! -f "$LIB/libpyheapnative.so.0" ] || [ ! -f "$LIB/libpyheapnative.a" ] \
+            || [ ! -f "$LIB/nativeaot/libbootstrapperdll.o" ] || [ ! -f "$ART/include/pyheapnative.h" ]; then
+        build
+    fi
+    mkdir -p "$prefix" && prefix="$(cd "$prefix" && pwd)"
+    [ "$prefix" != "$ART" ] || { echo "install: PREFIX must not be artifacts/ itself" >&2; exit 2; }
+    log "installing PyHeapNative $(phn_version) into $prefix"
+    mkdir -p "$prefix/include/pyheapnative" "$prefix/lib/nativeaot"
+    install -m 0644 "$ART/include/pyheapnative.h" "$prefix/include/"
+    install -m 0644 "$ART"/include/pyheapnative/*.h "$prefix/include/pyheapnative/"
+    install -m 0755 "$LIB/libpyheapnative.so.0" "$prefix/lib/"   # install unlinks first: safe under running programs
+    ln -sfn libpyheapnative.so.0 "$prefix/lib/libpyheapnative.so"
+    install -m 0644 "$LIB/libpyheapnative.a" "$prefix/lib/"
+    for f in "$LIB"/nativeaot/*; do install -m 0644 "$f" "$prefix/lib/nativeaot/"; done
+    # shellcheck disable=SC2016  # ${prefix} is pkg-config's variable
+    write_packaging "$prefix" '${prefix}/lib' '${prefix}/include'
+    log "installed: $prefix/include/pyheapnative.h, $prefix/lib/libpyheapnative.{so,so.0,a}, lib/nativeaot/," \
+        "lib/pkgconfig/pyheapnative.pc, lib/cmake/PyHeapNative/"
+}
+
 bench() {
     ensure_built
     "$ROOT/native-tests/bench/run.sh" "$ART/bench"
@@ -140,6 +192,7 @@ case "$verb" in
     net-test) net_test ;;
     py-test) py_test ;;
     bench) bench ;;
+    install) install_prefix "$@" ;;
     clean) clean ;;
-    *) echo "usage: $0 [build|test|demo|bench|native-test|net-test|py-test|clean]" >&2; exit 2 ;;
+    *) echo "usage: $0 [build|test|demo|bench|install PREFIX|native-test|net-test|py-test|clean]" >&2; exit 2 ;;
 esac

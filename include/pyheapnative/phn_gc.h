@@ -8,6 +8,9 @@
  * of gh-135552. count0 grows when an object is tracked; the collection it makes due runs
  * synchronously, inside the tracking call (phn_object_new), on that thread, GIL held.
  *
+ * Errors: a NULL output pointer (count, threshold, stats, out), a generation out of range,
+ * a struct_size too small: PHN_EINVAL, nothing changed.
+ *
  * Objects returned by the listing functions (get_objects, get_referrers, get_referents,
  * garbage_get) are borrowed: valid while the caller holds the GIL and frees nothing. */
 #ifndef PYHEAPNATIVE_PHN_GC_H

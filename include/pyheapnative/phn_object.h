@@ -30,8 +30,11 @@
  *
  * Threads: objects follow CPython's GIL model (phn_gil.h). Every function of this header and
  * of phn_gc.h / phn_weakref.h takes the GIL for the duration of the call when the calling
- * thread does not hold it. The inline reference-count macros are not atomic: touch objects
- * shared between threads with the GIL held.
+ * thread does not hold it, except the lock-free reads phn_type_name, phn_type_flags,
+ * phn_refcnt, phn_gc_is_enabled, phn_gc_get_debug, phn_gc_is_tracked, phn_gc_is_finalized,
+ * phn_object_is_gc and phn_weakref_check (exact only while the GIL is held). The inline
+ * reference-count macros are not atomic: touch objects shared between threads with the GIL
+ * held.
  *
  * Deep deallocation chains (a million nested objects) never overflow the stack: phn_dealloc
  * defers deallocations nested more than PHN_TRASHCAN_DEPTH deep and runs them from the
@@ -111,7 +114,8 @@ typedef struct phn_type_spec {
                                         when itemsize != 0; a multiple of 8 */
     int64_t itemsize;                /* 0 for fixed-size objects */
     const uint32_t* ref_offsets;     /* offsets of the phn_object* fields (8-aligned,
-                                        after the header, inside basicsize, distinct) */
+                                        after the header, inside basicsize, distinct);
+                                        copied, like name */
     uint32_t ref_count;              /* number of entries of ref_offsets */
     uint32_t reserved;               /* 0 */
     phn_traverseproc traverse;       /* NULL: the layout */

@@ -74,8 +74,11 @@ PHN_API int32_t PHN_CALL phn_get_stats(phn_stats* stats);
 PHN_API int64_t PHN_CALL phn_format_malloc_stats(char* buf, size_t cap);
 
 /* Walk every pymalloc structure (arena list order, free-pool counts, pool lists, free-block
- * lists, radix tree) and check its invariants. 0 when they hold; PHN_ECORRUPT with the
- * first broken invariant in phn_last_error_message() otherwise. Takes the heap lock. */
+ * lists, radix tree), then, with the GIL, the collector's lists (well-formed, live tracked
+ * objects, no collection marks left) and gc.garbage, and check their invariants. 0 when they
+ * hold; PHN_ECORRUPT with the first broken invariant in phn_last_error_message() otherwise.
+ * Takes the heap lock and the GIL (skips the collector's part when called during a
+ * collection). */
 PHN_API int32_t PHN_CALL phn_validate(void);
 
 #ifdef __cplusplus

@@ -3,6 +3,15 @@
 // header includes them, strips comments and preprocessor lines, and returns the function
 // declarations, function-pointer typedefs, structs, opaque struct typedefs and integer
 // macros. Anything it cannot classify is reported in Unparsed so that a test can fail on it.
+//
+// Header-only constructs are recognised and set apart, never taken for exports:
+//   - `static inline` function definitions (phn_new_ref, ...) are cut out of the text before
+//     anything else is parsed and listed in InlineFunctions;
+//   - function-like macros (PHN_INCREF(op), PHN_VISIT(op), ...) are preprocessor lines like
+//     any other: only their names are listed, in FunctionLikeMacros;
+//   - object-like PHN_* macros are integer macros when their value is an integer constant
+//     expression: literals (with u/l suffixes), integer macros defined before, the operators
+//     + - * / % << >> | & ^ ~, parentheses and casts to a fixed-width integer type.
 using System.Text.RegularExpressions;
 
 namespace PyHeapNative.Tests;
@@ -27,6 +36,10 @@ internal sealed partial class CHeader
     public List<string> OpaqueStructs { get; } = [];
     /// <summary>Object-like macros named PHN_* whose value is an integer expression.</summary>
     public List<string> IntegerMacros { get; } = [];
+    /// <summary><c>static inline</c> functions defined in the headers: header-only, never exported.</summary>
+    public List<CFunction> InlineFunctions { get; } = [];
+    /// <summary>Function-like macros named PHN_* (header-only).</summary>
+    public List<string> FunctionLikeMacros { get; } = [];
     public List<string> Unparsed { get; } = [];
     /// <summary>Count of "phn_xxx(" occurrences in the comment-free text (a cross-check of Functions).</summary>
     public int RawCallSites { get; private set; }
@@ -52,6 +65,7 @@ internal sealed partial class CHeader
     private void Parse(string file)
     {
         string text = StripComments(File.ReadAllText(file)).Replace("\\\r\n", " ").Replace("\\\n", " ");
+        text = CutInlineFunctions(text, file);
         var code = new System.Text.StringBuilder();
         foreach (string line in text.Split('\n'))
         {
@@ -59,8 +73,11 @@ internal sealed partial class CHeader
             if (t.StartsWith('#'))
             {
                 Match d = DefineRegex().Match(t);
-                if (d.Success && IntegerExpression().IsMatch(d.Groups[2].Value.Trim()) && !IntegerMacros.Contains(d.Groups[1].Value))
+                if (d.Success && IsIntegerExpression(d.Groups[2].Value.Trim()) && !IntegerMacros.Contains(d.Groups[1].Value))
                     IntegerMacros.Add(d.Groups[1].Value);
+                Match fm = FunctionLikeDefine().Match(t);
+                if (fm.Success && !FunctionLikeMacros.Contains(fm.Groups[1].Value))
+                    FunctionLikeMacros.Add(fm.Groups[1].Value);
                 continue;
             }
             if (t == "extern \"C\" {" || t == "}")
@@ -110,6 +127,77 @@ internal sealed partial class CHeader
         }
     }
 
+    /// <summary>Removes every <c>static inline</c> function definition (signature and braced
+    /// body) from the text, recording it in InlineFunctions; the lines are kept as blank lines.
+    /// A definition the parser cannot read (no body, an odd signature, unbalanced braces) is
+    /// reported in Unparsed.</summary>
+    private string CutInlineFunctions(string text, string file)
+    {
+        var sb = new System.Text.StringBuilder();
+        int pos = 0;
+        while (true)
+        {
+            Match m = StaticInline().Match(text, pos);
+            if (!m.Success)
+                break;
+            int open = text.IndexOf('{', m.Index);
+            int semicolon = text.IndexOf(';', m.Index);
+            Match sig = open < 0 ? Match.Empty : InlineSignature().Match(Collapse(text[m.Index..open]));
+            if (open < 0 || (semicolon >= 0 && semicolon < open) || !sig.Success)
+            {
+                Unparsed.Add($"{Path.GetFileName(file)}: static inline without a readable definition: {Collapse(text[m.Index..Math.Min(text.Length, m.Index + 120)])}");
+                sb.Append(text, pos, m.Index + m.Length - pos);
+                pos = m.Index + m.Length;
+                continue;
+            }
+            int depth = 0, end = -1;
+            for (int i = open; i < text.Length && end < 0; i++)
+            {
+                if (text[i] == '{')
+                    depth++;
+                else if (text[i] == '}' && --depth == 0)
+                    end = i + 1;
+            }
+            if (end < 0)
+            {
+                Unparsed.Add($"{Path.GetFileName(file)}: unbalanced braces in static inline {sig.Groups[2].Value}");
+                sb.Append(text, pos, text.Length - pos);
+                return sb.ToString();
+            }
+            InlineFunctions.Add(new CFunction(sig.Groups[2].Value, NormalizeType(sig.Groups[1].Value), ParseParams(sig.Groups[3].Value),
+                Path.GetFileName(file), Collapse(text[m.Index..end])));
+            sb.Append(text, pos, m.Index - pos);
+            sb.Append('\n', text[m.Index..end].Count(c => c == '\n'));
+            pos = end;
+        }
+        sb.Append(text, pos, text.Length - pos);
+        return sb.ToString();
+    }
+
+    /// <summary>An integer constant expression (see the file comment); names must be integer
+    /// macros defined before.</summary>
+    private bool IsIntegerExpression(string value)
+    {
+        string v = IntegerCast().Replace(value, " ");
+        int pos = 0, operands = 0;
+        while (pos < v.Length)
+        {
+            Match t = ExpressionToken().Match(v, pos);
+            if (!t.Success || t.Index != pos)
+                return false;
+            if (t.Groups["num"].Success)
+                operands++;
+            else if (t.Groups["name"].Success)
+            {
+                if (!IntegerMacros.Contains(t.Groups["name"].Value))
+                    return false;
+                operands++;
+            }
+            pos += t.Length;
+        }
+        return operands > 0;
+    }
+
     private List<CField> ParseFields(string body, string file)
     {
         var fields = new List<CField>();
@@ -150,6 +238,13 @@ internal sealed partial class CHeader
         var list = new List<CParam>();
         foreach (string part in t.Split(','))
         {
+            Match arr = ArrayParam().Match(part.Trim());
+            if (arr.Success)
+            {
+                // an array parameter (int32_t count[3]) is a pointer (C11 6.7.6.3p7)
+                list.Add(new CParam(NormalizeType(arr.Groups[1].Value) + "*", arr.Groups[2].Value));
+                continue;
+            }
             Match m = ParamRegex().Match(part.Trim());
             list.Add(m.Success
                 ? new CParam(NormalizeType(m.Groups[1].Value), m.Groups[2].Value)
@@ -181,8 +276,23 @@ internal sealed partial class CHeader
     [GeneratedRegex(@"^#\s*define\s+(PHN_\w+)(?!\()\s+(.*)$")]
     private static partial Regex DefineRegex();
 
-    [GeneratedRegex(@"^[\s\d()+\-*/A-Z_]*\d[\s\d()+\-*/A-Z_]*$")]
-    private static partial Regex IntegerExpression();
+    [GeneratedRegex(@"^#\s*define\s+(PHN_\w+)\(")]
+    private static partial Regex FunctionLikeDefine();
+
+    [GeneratedRegex(@"\(\s*(?:u?int(?:8|16|32|64|ptr)_t|size_t|ptrdiff_t)\s*\)")]
+    private static partial Regex IntegerCast();
+
+    [GeneratedRegex(@"\s+|(?<num>(?:0[xX][0-9A-Fa-f]+|\d+)[uUlL]*)\b|(?<name>[A-Za-z_]\w*)|<<|>>|[-+*/%|&^~()]")]
+    private static partial Regex ExpressionToken();
+
+    [GeneratedRegex(@"\bstatic\s+inline\b")]
+    private static partial Regex StaticInline();
+
+    [GeneratedRegex(@"^static inline (.+?)\b(phn_[a-z0-9_]+)\s*\((.*)\)$")]
+    private static partial Regex InlineSignature();
+
+    [GeneratedRegex(@"^(.+?[\s*])(\w+)\s*\[\s*(\d+|PHN_\w+)\s*\]$")]
+    private static partial Regex ArrayParam();
 
     [GeneratedRegex(@"\bphn_[a-z0-9_]+\s*\(")]
     private static partial Regex CallSite();

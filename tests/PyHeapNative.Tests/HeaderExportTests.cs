@@ -36,12 +36,32 @@ public sealed partial class HeaderExportTests
     public void HeaderParsesCompletely()
     {
         TestContext.Out.WriteLine($"{_header.Files.Count} headers: {_header.Functions.Count} functions, {_header.FunctionPointerTypedefs.Count} callback typedefs, " +
-            $"{_header.Structs.Count} structs ({_header.Structs.Sum(s => s.Fields.Count)} fields), {_header.OpaqueStructs.Count} opaque structs, {_header.IntegerMacros.Count} integer macros");
+            $"{_header.Structs.Count} structs ({_header.Structs.Sum(s => s.Fields.Count)} fields), {_header.OpaqueStructs.Count} opaque structs, {_header.IntegerMacros.Count} integer macros; " +
+            $"header-only: {_header.InlineFunctions.Count} static inline functions, {_header.FunctionLikeMacros.Count} function-like macros");
         Assert.That(_header.Unparsed, Is.Empty, "declarations the parser could not classify");
         Assert.That(_header.Functions, Has.Count.EqualTo(_header.RawCallSites), "every phn_xxx( in the headers is a parsed declaration");
         Assert.That(Declared, Is.Unique);
         Assert.That(Declared, Has.Count.GreaterThanOrEqualTo(20), "sanity: the parser found the API");
         Assert.That(Declared, Does.Contain("phn_mem_malloc").And.Contain("phn_validate").And.Contain("phn_testing_inject_fault"));
+    }
+
+    // static inline functions and function-like macros are the header's own code (CPython's
+    // Py_INCREF): never exported, never bound, and distinct from the exported names.
+    [Test]
+    public void InlineFunctionsAndFunctionLikeMacrosAreHeaderOnly()
+    {
+        var inline = _header.InlineFunctions.Select(f => f.Name).ToList();
+        Assert.That(inline, Does.Contain("phn_new_ref").And.Contain("phn_inline_decref_"), "sanity: static inline functions found");
+        Assert.That(_header.FunctionLikeMacros, Does.Contain("PHN_INCREF").And.Contain("PHN_VISIT").And.Contain("PHN_TYPE"), "sanity: function-like macros found");
+        Assert.That(inline, Is.Unique);
+        Assert.That(inline.Intersect(Declared), Is.Empty, "a name both declared and defined inline");
+        Assert.That(_header.FunctionLikeMacros.Intersect(_header.IntegerMacros), Is.Empty);
+        var bound = LibraryImports().Select(i => i.Entry).ToHashSet();
+        Assert.That(inline.Where(bound.Contains), Is.Empty, "static inline functions have no P/Invoke");
+        var constants = typeof(Native).GetFields(BindingFlags.Public | BindingFlags.Static).Select(f => f.Name).ToHashSet();
+        Assert.That(_header.FunctionLikeMacros.Where(constants.Contains), Is.Empty, "function-like macros have no constant");
+        var exported = DynamicSymbols().ToHashSet();
+        Assert.That(inline.Where(exported.Contains), Is.Empty, "static inline functions are not exported");
     }
 
     [Test]
@@ -164,6 +184,8 @@ public sealed partial class HeaderExportTests
             var conv = method.GetCustomAttribute<UnmanagedCallConvAttribute>();
             Assert.That(conv?.CallConvs, Is.EqualTo(new[] { typeof(CallConvCdecl) }), $"{entry}: [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]");
             Assert.That(method.GetCustomAttribute<LibraryImportAttribute>()!.LibraryName, Is.EqualTo(Native.LibraryName));
+            foreach (ParameterInfo p in method.GetParameters())
+                Assert.That(AllCdecl(p.GetModifiedParameterType()), Is.True, $"{entry}: parameter {p.Name} is not delegate* unmanaged[Cdecl] (nested ones included)");
         }
         Assert.That(typeof(Native).Assembly.GetCustomAttribute<DisableRuntimeMarshallingAttribute>(), Is.Not.Null);
     }
@@ -199,6 +221,8 @@ public sealed partial class HeaderExportTests
         ["int64_t"] = typeof(long),
         ["uint64_t"] = typeof(ulong),
         ["uintptr_t"] = typeof(nuint),
+        ["intptr_t"] = typeof(nint),
+        ["double"] = typeof(double),
         ["phn_allocator"] = typeof(PhnAllocator),
         ["phn_arena_allocator"] = typeof(PhnArenaAllocator),
         ["phn_stats"] = typeof(PhnStats),
@@ -207,9 +231,15 @@ public sealed partial class HeaderExportTests
         ["phn_trace"] = typeof(PhnTrace),
         ["phn_filter"] = typeof(PhnFilter),
         ["phn_statistic"] = typeof(PhnStatistic),
+        ["phn_object"] = typeof(PhnObject),
+        ["phn_varobject"] = typeof(PhnVarObject),
+        ["phn_type_spec"] = typeof(PhnTypeSpec),
+        ["phn_gc_stats"] = typeof(PhnGcStats),
+        ["phn_gc_info"] = typeof(PhnGcInfo),
         // opaque: only ever behind a pointer (see OpaqueStructsHaveFieldlessMirrors)
         ["phn_snapshot"] = typeof(PhnSnapshot),
         ["phn_statistics"] = typeof(PhnStatistics),
+        ["phn_type"] = typeof(PhnType),
     };
 
     private bool TypeMatches(Type actual, string ctype, out string why) =>
@@ -256,14 +286,15 @@ public sealed partial class HeaderExportTests
             why = $"{ps.Length} parameters, header has {sig.Params.Count}";
             return false;
         }
-        if (!ScalarMatches(actual.GetFunctionPointerReturnType(), sig.ReturnType, out why))
+        if (!TypeMatches(actual.GetFunctionPointerReturnType(), sig.ReturnType, out why))
         {
             why = "return type: " + why;
             return false;
         }
         for (int i = 0; i < ps.Length; i++)
         {
-            if (!ScalarMatches(ps[i], sig.Params[i].Type, out why))
+            // a parameter may itself be a callback typedef (phn_traverseproc's phn_visitproc)
+            if (!TypeMatches(ps[i], sig.Params[i].Type, out why))
             {
                 why = $"parameter {i}: {why}";
                 return false;
@@ -284,13 +315,30 @@ public sealed partial class HeaderExportTests
         ["phn_trace"] = typeof(PhnTrace),
         ["phn_filter"] = typeof(PhnFilter),
         ["phn_statistic"] = typeof(PhnStatistic),
+        ["phn_object"] = typeof(PhnObject),
+        ["phn_varobject"] = typeof(PhnVarObject),
+        ["phn_type_spec"] = typeof(PhnTypeSpec),
+        ["phn_gc_stats"] = typeof(PhnGcStats),
+        ["phn_gc_info"] = typeof(PhnGcInfo),
     };
 
     private static readonly Dictionary<string, Type> s_opaqueStructs = new()
     {
         ["phn_snapshot"] = typeof(PhnSnapshot),
         ["phn_statistics"] = typeof(PhnStatistics),
+        ["phn_type"] = typeof(PhnType),
     };
+
+    /// <summary>Every function pointer in a (modified) type, nested ones included, is
+    /// <c>delegate* unmanaged[Cdecl]</c>.</summary>
+    private static bool AllCdecl(Type modified)
+    {
+        if (!modified.IsFunctionPointer)
+            return true;
+        return modified.GetFunctionPointerCallingConventions().Contains(typeof(CallConvCdecl))
+            && AllCdecl(modified.GetFunctionPointerReturnType())
+            && modified.GetFunctionPointerParameterTypes().All(AllCdecl);
+    }
 
     /// <summary>An opaque C type (<c>typedef struct x x;</c>) is mirrored by a distinct C# struct
     /// without fields, so that handles of different kinds cannot be mixed up and nobody can
@@ -369,12 +417,15 @@ public sealed partial class HeaderExportTests
                 if (offset != facts[$"offsetof.{s.Name}.{cf.Name}"])
                     problems.Add($"offsetof({s.Name}, {cf.Name}) = {facts[$"offsetof.{s.Name}.{cf.Name}"]}, {t.Name}.{mf.Name} at {offset}");
                 string why;
-                if (cf.FunctionPointer != null)
+                // a function-pointer member, spelt out or through a callback typedef
+                CFunctionPointer? fnptr = cf.FunctionPointer
+                    ?? (cf.ArrayLength == null ? _header.FunctionPointerTypedefs.GetValueOrDefault(cf.Type) : null);
+                if (fnptr != null)
                 {
-                    if (!FunctionPointerMatches(mf.FieldType, cf.FunctionPointer, out why))
+                    if (!FunctionPointerMatches(mf.FieldType, fnptr, out why))
                         problems.Add($"{s.Name}.{cf.Name}: {why}");
-                    else if (!mf.GetModifiedFieldType().GetFunctionPointerCallingConventions().Contains(typeof(CallConvCdecl)))
-                        problems.Add($"{s.Name}.{cf.Name}: not delegate* unmanaged[Cdecl]");
+                    else if (!AllCdecl(mf.GetModifiedFieldType()))
+                        problems.Add($"{s.Name}.{cf.Name}: not delegate* unmanaged[Cdecl] (nested ones included)");
                 }
                 else if (cf.ArrayLength != null)
                 {

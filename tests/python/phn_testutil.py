@@ -28,13 +28,56 @@ def header_files() -> List[Path]:
 
 
 def strip_comments(text: str) -> str:
+    """Comments out, and backslash-continued lines joined (a multi-line macro is one line)."""
     text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
-    return re.sub(r"//[^\n]*", " ", text)
+    text = re.sub(r"//[^\n]*", " ", text)
+    return re.sub(r"\\\r?\n", " ", text)
 
 
-def _code_without_preprocessor(text: str) -> str:
-    text = strip_comments(text)
-    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+STATIC_INLINE = re.compile(r"\bstatic\s+inline\b")
+INLINE_SIGNATURE = re.compile(r"^static inline (.+?)\b(phn_[a-z0-9_]+)\s*\((.*)\)$")
+
+
+def _cut_inline_functions(code: str, path: Path, found: Optional[list] = None) -> str:
+    """Remove every ``static inline`` definition (header-only code such as phn_new_ref) from
+    *code*, appending a HeaderFunction for each to *found*. A definition that cannot be read
+    (no body, an odd signature, unbalanced braces) is an AssertionError: the parser stays
+    strict."""
+    out, pos = [], 0
+    while True:
+        m = STATIC_INLINE.search(code, pos)
+        if not m:
+            break
+        brace = code.find("{", m.start())
+        semicolon = code.find(";", m.start())
+        assert brace >= 0 and not (0 <= semicolon < brace), "%s: static inline without a body at %r" % (path.name, code[m.start():m.start() + 80])
+        sig = INLINE_SIGNATURE.match(" ".join(code[m.start():brace].split()))
+        assert sig, "%s: cannot read the static inline signature %r" % (path.name, code[m.start():brace])
+        depth, end = 0, -1
+        for i in range(brace, len(code)):
+            if code[i] == "{":
+                depth += 1
+            elif code[i] == "}":
+                depth -= 1
+                if depth == 0:
+                    end = i + 1
+                    break
+        assert end > 0, "%s: unbalanced braces in static inline %s" % (path.name, sig.group(2))
+        if found is not None:
+            found.append(HeaderFunction(sig.group(2), normalize_type(sig.group(1)), split_params(sig.group(3)), path.name))
+        out.append(code[pos:m.start()])
+        out.append("\n" * code.count("\n", m.start(), end))
+        pos = end
+    out.append(code[pos:])
+    return "".join(out)
+
+
+def _code_without_preprocessor(path: Path) -> str:
+    """The C declarations of a header: no comments, no preprocessor lines (multi-line macros
+    included), no static inline definitions."""
+    text = strip_comments(path.read_text())
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    return _cut_inline_functions(code, path)
 
 
 _ATTRS = re.compile(r"\b(PHN_API|PHN_CALL|PHN_NODISCARD|PHN_MALLOC_ATTR)\b|\bPHN_ALLOC_SIZE2?\s*\([^()]*\)")
@@ -43,7 +86,11 @@ FULL_DECL = re.compile(r"\bPHN_API\b([^;{}]*?)\b(phn_[a-z0-9_]+)\s*\(([^()]*)\)\
 TYPEDEF_FN = re.compile(r"typedef\s+([^;(]+?)\s*\(\s*(?:PHN_CALL\s*)?\*\s*(phn_[a-z0-9_]+)\s*\)\s*\(([^()]*)\)\s*;")
 STRUCT = re.compile(r"typedef\s+struct\s+(phn_[a-z0-9_]+)\s*\{(.*?)\}\s*(phn_[a-z0-9_]+)\s*;", re.S)
 OPAQUE = re.compile(r"typedef\s+struct\s+(\w+)\s+(\w+)\s*;")
-DEFINE = re.compile(r"^\s*#\s*define\s+(PHN_[A-Z0-9_]+)\s+\(?\s*(-?\d+)\s*\)?\s*$", re.M)
+#: an object-like macro (the name is followed by white space, not "(")
+DEFINE = re.compile(r"^\s*#\s*define\s+(PHN_[A-Z0-9_]+)[ \t]+(.+?)\s*$", re.M)
+FUNCTION_LIKE_DEFINE = re.compile(r"^\s*#\s*define\s+(PHN_[A-Z0-9_]+)\(", re.M)
+_INT_CAST = re.compile(r"\(\s*(?:u?int(?:8|16|32|64|ptr)_t|size_t|ptrdiff_t)\s*\)")
+_INT_TOKEN = re.compile(r"\s+|(?P<num>(?:0[xX][0-9A-Fa-f]+|\d+))[uUlL]*\b|(?P<name>[A-Za-z_]\w*)|<<|>>|[-+*/%|&^~()]")
 
 
 def normalize_type(t: str) -> str:
@@ -55,12 +102,17 @@ def normalize_type(t: str) -> str:
 
 
 def split_params(params: str) -> List[Tuple[str, str]]:
-    """'int32_t domain, phn_allocator* out' -> [('int32_t', 'domain'), ('phn_allocator*', 'out')]."""
+    """'int32_t domain, phn_allocator* out' -> [('int32_t', 'domain'), ('phn_allocator*', 'out')].
+    An array parameter is the pointer it is in C: 'int32_t count[3]' -> ('int32_t*', 'count')."""
     params = " ".join(params.split())
     if params in ("", "void"):
         return []
     out = []
     for p in params.split(","):
+        a = re.match(r"^(.+?[\s*])([A-Za-z_][A-Za-z0-9_]*)\s*\[\s*(?:\d+|PHN_[A-Z0-9_]+)\s*\]$", p.strip())
+        if a:
+            out.append((normalize_type(a.group(1)) + "*", a.group(2)))
+            continue
         m = re.match(r"^(.*?)([A-Za-z_][A-Za-z0-9_]*)\s*$", p.strip())
         assert m, "cannot parse parameter %r" % p
         ptype, name = normalize_type(m.group(1)), m.group(2)
@@ -78,7 +130,7 @@ def header_functions() -> Dict[str, HeaderFunction]:
     """Every function declared in include/pyheapnative/*.h, in header order."""
     found: Dict[str, HeaderFunction] = {}
     for path in header_files():
-        code = _code_without_preprocessor(path.read_text())
+        code = _code_without_preprocessor(path)
         for m in FULL_DECL.finditer(code):
             found[m.group(2)] = HeaderFunction(m.group(2), normalize_type(m.group(1)), split_params(m.group(3)), path.name)
     return found
@@ -88,8 +140,30 @@ def simple_declared_names() -> List[str]:
     """Names matched by the plain ``phn_[a-z0-9_]+\\s*\\(`` regex in the comment-free headers."""
     names = []
     for path in header_files():
-        names += SIMPLE_DECL.findall(_code_without_preprocessor(path.read_text()))
+        names += SIMPLE_DECL.findall(_code_without_preprocessor(path))
     return names
+
+
+def header_inline_functions() -> Dict[str, HeaderFunction]:
+    """The ``static inline`` functions of the headers (phn_new_ref, ...): header-only code,
+    neither exported nor bound."""
+    found: List[HeaderFunction] = []
+    for path in header_files():
+        text = strip_comments(path.read_text())
+        _cut_inline_functions("\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#")), path, found)
+    names = [f.name for f in found]
+    assert len(names) == len(set(names)), "a static inline function is defined twice: %r" % names
+    return {f.name: f for f in found}
+
+
+def header_function_like_macros() -> List[str]:
+    """The function-like PHN_* macros (PHN_INCREF(op), PHN_VISIT(op), ...): header-only."""
+    out: List[str] = []
+    for path in header_files():
+        for m in FUNCTION_LIKE_DEFINE.finditer(strip_comments(path.read_text())):
+            if m.group(1) not in out:
+                out.append(m.group(1))
+    return out
 
 
 def header_callback_typedefs() -> Dict[str, Tuple[str, List[Tuple[str, str]]]]:
@@ -100,12 +174,41 @@ def header_callback_typedefs() -> Dict[str, Tuple[str, List[Tuple[str, str]]]]:
     return out
 
 
+def integer_expression_value(expr: str, known: Dict[str, int]) -> Optional[int]:
+    """The value of a C integer constant expression made of literals (u/l suffixes allowed),
+    the names in *known*, the operators + - * / % << >> | & ^ ~, parentheses and casts to a
+    fixed-width integer type; None for anything else (PHN_API's __declspec(...), ...)."""
+    expr = _INT_CAST.sub(" ", expr)
+    parts, pos, operands = [], 0, 0
+    while pos < len(expr):
+        t = _INT_TOKEN.match(expr, pos)
+        if not t:
+            return None
+        if t.group("num"):
+            parts.append(str(int(t.group("num"), 0)))
+            operands += 1
+        elif t.group("name"):
+            if t.group("name") not in known:
+                return None
+            parts.append("(%d)" % known[t.group("name")])
+            operands += 1
+        elif t.group(0).strip():
+            parts.append({"/": "//"}.get(t.group(0), t.group(0)))
+        pos = t.end()
+    if not operands:
+        return None
+    return int(eval(" ".join(parts), {"__builtins__": {}}, {}))  # only digits, operators, parentheses
+
+
 def header_defines() -> Dict[str, int]:
-    """Every ``#define PHN_X <integer literal>`` (parenthesised negatives included)."""
-    out = {}
+    """Every object-like ``#define PHN_X <integer constant expression>`` (see
+    integer_expression_value; names must be defined earlier in the same header)."""
+    out: Dict[str, int] = {}
     for path in header_files():
         for m in DEFINE.finditer(strip_comments(path.read_text())):
-            out[m.group(1)] = int(m.group(2))
+            value = integer_expression_value(m.group(2), out)
+            if value is not None:
+                out[m.group(1)] = value
     return out
 
 
@@ -164,6 +267,8 @@ def scalar_ctype(ctype: str):
         "int64_t": ctypes.c_int64,
         "uint64_t": ctypes.c_uint64,
         "uintptr_t": ctypes.c_size_t,  # ctypes has no c_uintptr_t; same width as size_t
+        "intptr_t": ctypes.c_ssize_t,  # likewise
+        "double": ctypes.c_double,
     }.get(ctype)
 
 
@@ -199,6 +304,8 @@ def check_ctype(ctype: str, actual, *, callback: bool = False) -> Optional[str]:
     scalar = scalar_ctype(ctype)
     if scalar is not None:
         return None if actual is scalar else "%s bound as %r, expected %r" % (ctype, actual, scalar)
+    if ctype in _native.STRUCT_TYPES:  # a struct by value (phn_varobject.ob_base)
+        return None if actual is _native.STRUCT_TYPES[ctype] else "%s bound as %r" % (ctype, actual)
     typedefs = header_callback_typedefs()
     if ctype in typedefs:
         return check_callback_type(typedefs[ctype], actual, ctype)

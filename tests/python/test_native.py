@@ -72,9 +72,12 @@ class HeaderTableTest(unittest.TestCase):
         by_header = sorted(self.functions.values(), key=lambda d: order.get(d.header, 99))
         self.assertEqual(list(_native.FUNCTIONS), [d.name for d in by_header])
 
-    #: int32_t results that are not PHN_E* statuses: an error code, and PyTraceMalloc_Track's
-    #: 0 / -1 / -2 (phn_trace.h), where -2 means "not tracing", not PHN_ENOMEM.
-    NOT_STATUS = ("phn_last_error_code", "phn_tracemalloc_track", "phn_tracemalloc_untrack")
+    #: int32_t results that are not PHN_E* statuses: an error code, PyTraceMalloc_Track's
+    #: 0 / -1 / -2 (phn_trace.h), where -2 means "not tracing", not PHN_ENOMEM,
+    #: PyObject_CallFinalizerFromDealloc's -1 "resurrected" (phn_object.h), and the gc debug
+    #: flags word, which keeps unknown bits and so may be negative (phn_gc.h).
+    NOT_STATUS = ("phn_last_error_code", "phn_tracemalloc_track", "phn_tracemalloc_untrack",
+                  "phn_object_call_finalizer_from_dealloc", "phn_gc_get_debug")
 
     def test_status_functions_raise(self):
         for name in self.NOT_STATUS:
@@ -87,6 +90,39 @@ class HeaderTableTest(unittest.TestCase):
                     self.assertIs(errcheck, _native._check_status)
                 else:
                     self.assertIsNot(errcheck, _native._check_status)
+
+    def test_header_only_code_is_neither_bound_nor_exported(self):
+        # static inline functions and function-like macros are the header's own code
+        # (CPython's Py_INCREF / Py_NewRef): the parsers set them apart from the exports.
+        inline = tu.header_inline_functions()
+        macros = tu.header_function_like_macros()
+        self.assertIn("phn_new_ref", inline)
+        self.assertIn("phn_inline_decref_", inline)
+        self.assertIn("PHN_INCREF", macros)
+        self.assertIn("PHN_VISIT", macros)
+        self.assertIn("PHN_TYPE", macros)
+        for name in inline:
+            with self.subTest(inline=name):
+                self.assertNotIn(name, self.functions)
+                self.assertNotIn(name, _native.FUNCTIONS)
+                self.assertFalse(hasattr(lib, name), "%s is exported" % name)
+        defines = tu.header_defines()
+        for name in macros:
+            with self.subTest(macro=name):
+                self.assertNotIn(name, defines)
+                self.assertFalse(hasattr(_native, name), "function-like macro %s has a constant" % name)
+
+    def test_integer_expressions(self):
+        value = tu.integer_expression_value
+        self.assertEqual(value("(-1)", {}), -1)
+        self.assertEqual(value("(1u << 3)", {}), 8)
+        self.assertEqual(value("((intptr_t)(3u << 30))", {}), 3 << 30)
+        self.assertEqual(value("(A | B)", {"A": 2, "B": 4}), 6)
+        self.assertIsNone(value("(A | B)", {"A": 2}))
+        self.assertIsNone(value("__declspec(dllimport)", {}))
+        self.assertIsNone(value("", {}))
+        self.assertIsNone(value("1.5", {}))
+        self.assertIsNone(value("12abc", {}))
 
     def test_callback_typedefs(self):
         typedefs = tu.header_callback_typedefs()
@@ -115,6 +151,11 @@ class HeaderTableTest(unittest.TestCase):
         self.assertIsNotNone(tu.check_ctype("int32_t*", ctypes.POINTER(ctypes.c_int64)))
         self.assertIsNotNone(tu.check_ctype("phn_frame*", ctypes.POINTER(_native.phn_trace)))
         self.assertIsNotNone(tu.check_ctype("no_such_type*", ctypes.c_void_p))
+        self.assertIsNone(tu.check_ctype("phn_object", _native.phn_object))
+        self.assertIsNotNone(tu.check_ctype("phn_object", _native.phn_varobject))
+        self.assertIsNotNone(tu.check_ctype("phn_type", ctypes.c_void_p))
+        self.assertIsNotNone(tu.check_ctype("phn_visitproc", _native.phn_inquiry))
+        self.assertIsNotNone(tu.check_ctype("intptr_t", ctypes.c_uint64))
 
     def test_structs_match_header_field_order_and_types(self):
         structs = tu.header_structs()
@@ -144,6 +185,11 @@ class HeaderTableTest(unittest.TestCase):
         self.assertEqual(ctypes.sizeof(_native.phn_trace), 32)
         self.assertEqual(ctypes.sizeof(_native.phn_filter), 32)
         self.assertEqual(ctypes.sizeof(_native.phn_statistic), 48)
+        self.assertEqual(ctypes.sizeof(_native.phn_object), 16)
+        self.assertEqual(ctypes.sizeof(_native.phn_varobject), 24)
+        self.assertEqual(ctypes.sizeof(_native.phn_type_spec), 88)
+        self.assertEqual(ctypes.sizeof(_native.phn_gc_stats), 48)
+        self.assertEqual(ctypes.sizeof(_native.phn_gc_info), 40)
 
     def test_numeric_defines_are_mirrored(self):
         defines = tu.header_defines()

@@ -17,7 +17,7 @@ internal static unsafe class GcExports
         {
             using var gil = GilScope.Enter();
             if (generation < 0 || generation > 2)
-                return Errors.Report(Status.InvalidArgument, $"phn_gc_collect: invalid generation {generation} (must be 0, 1 or 2)");
+                return Errors.Report(Status.InvalidArgument, "invalid generation");
             long n = Collector.Collect(generation, Collector.Manual);
             return n < 0 ? Errors.Report(Status.Corrupt, "phn_gc_collect: the collection was abandoned: a tracked object is corrupted (see the fatal error)") : n;
         }
@@ -286,9 +286,9 @@ internal static unsafe class GcExports
         {
             using var gil = GilScope.Enter();
             if (generation >= Generations.Count)
-                return Errors.Report(Status.InvalidArgument, "phn_gc_get_objects: generation parameter must be less than the number of available generations (3)");
+                return Errors.Report(Status.InvalidArgument, "generation parameter must be less than the number of available generations (3)");
             if (generation < -1)
-                return Errors.Report(Status.InvalidArgument, "phn_gc_get_objects: generation parameter cannot be negative");
+                return Errors.Report(Status.InvalidArgument, "generation parameter cannot be negative");
             if (!CheckOutput(output, capacity, "phn_gc_get_objects"))
                 return Status.InvalidArgument;
             return GcQueries.GetObjects(generation, output, capacity);
@@ -406,12 +406,15 @@ internal static unsafe class GcExports
 
     // ---- argument checks ----------------------------------------------------------------
 
-    private static bool CheckGcObject(PhnObject* op, string function)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool CheckGcObject(PhnObject* op, string function) =>
+        (op != null && IsGc(op)) || NotGcObject(op, function);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static bool NotGcObject(PhnObject* op, string function)
     {
         if (!ObjectExports.CheckObject(op, function))
             return false;
-        if (IsGc(op))
-            return true;
         Errors.Report(Status.InvalidArgument, $"{function}: {ObjectDump.Describe(op)} is not a GC object (its type has no PHN_TPFLAGS_HAVE_GC)");
         return false;
     }

@@ -12,6 +12,7 @@ internal static unsafe class GcVisitors
     internal static void Register()
     {
         DecrefVisitor.CVisit = &Decref;
+        CheckedDecrefVisitor.CVisit = &CheckedDecref;
         ReachableVisitor.CVisit = &Reachable;
         MoveVisitor.CVisit = &Move;
         CollectVisitor.CVisit = &Collect;
@@ -22,6 +23,9 @@ internal static unsafe class GcVisitors
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     private static int Decref(PhnObject* r, void* arg) => r != null && ((DecrefVisitor*)arg)->Visit(r) ? 1 : 0;
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static int CheckedDecref(PhnObject* r, void* arg) => r != null && ((CheckedDecrefVisitor*)arg)->Visit(r) ? 1 : 0;
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     private static int Reachable(PhnObject* r, void* arg) => r != null && ((ReachableVisitor*)arg)->Visit(r) ? 1 : 0;

@@ -249,10 +249,12 @@ internal static unsafe class ObjectExports
 
     // ---- argument checks ----------------------------------------------------------------
 
-    internal static bool CheckObject(PhnObject* op, string function)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool CheckObject(PhnObject* op, string function) => op != null || NullObject(function);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static bool NullObject(string function)
     {
-        if (op != null)
-            return true;
         Errors.Report(Status.InvalidArgument, $"{function}: the object is NULL");
         return false;
     }

@@ -82,6 +82,7 @@ internal static unsafe class Startup
     private static bool StartObjects()
     {
         GcVisitors.Register();
+        NativeVisitors.Register();
         Collector.Initialize();
         return Generations.Initialize() && Weakrefs.Initialize();
     }

@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using PyHeapNative.Core.Domains;
 using PyHeapNative.Core.Pymalloc;
+using PyHeapNative.Core.Gc;
 using PyHeapNative.Core.Runtime;
 
 namespace PyHeapNative.Exports;
@@ -64,7 +65,11 @@ internal static unsafe class StatsExports
         {
             Startup.Ensure();
             string? broken = Pymalloc.Validate();
-            return broken == null ? Status.Ok : Errors.Report(Status.Corrupt, "phn_validate: pymalloc: " + broken);
+            if (broken != null)
+                return Errors.Report(Status.Corrupt, "phn_validate: pymalloc: " + broken);
+            using (var gil = GilScope.Enter())
+                broken = GcValidate.Validate();
+            return broken == null ? Status.Ok : Errors.Report(Status.Corrupt, "phn_validate: gc: " + broken);
         }
         catch (Exception e) { return ExportGuard.Failed(e, "phn_validate"); }
     }

@@ -19,7 +19,7 @@ internal static unsafe class WeakrefExports
                 return null;
             if ((referent->Type->Flags & TypeFlags.WeakRefable) == 0)
             {
-                Errors.Report(Status.InvalidArgument, $"phn_weakref_new: cannot create weak reference to '{Types.NameOf(referent->Type)}' object");
+                Errors.Report(Status.InvalidArgument, $"cannot create weak reference to '{Types.NameOf(referent->Type)}' object");
                 return null;
             }
             PhnObject* wr = Weakrefs.New(referent, callback, ctx);

@@ -228,23 +228,41 @@ internal static unsafe class Collector
 
     private static bool SubtractRefs(GcHead* containers)
     {
-        var visitor = new DecrefVisitor { CheckFreed = ObjectDump.DebugChecksEnabled };
+        if (ObjectDump.DebugChecksEnabled)
+            return SubtractRefsChecked(containers);
+        var visitor = new DecrefVisitor();
         for (GcHead* gc = GcList.Next(containers); gc != containers; gc = GcList.Next(gc))
         {
-            if (Traversal.Traverse(FromGc(gc), ref visitor) == 0)
-                continue;
-            PhnObject* parent = FromGc(gc);
-            RestoreList(containers);
-            if (visitor.Freed != null)
-                ObjectDump.FatalAssertion(
-                    $"visit_decref: Assertion \"!_PyObject_IsFreed(op)\" failed: the traverse of {ObjectDump.Describe(parent)} reached a freed object at {ObjectDump.Hex(visitor.Freed)}", parent);
-            else
-                ObjectDump.FatalAssertion(
-                    $"gc_decref: Assertion \"gc_get_refs(g) > 0\" failed: refcount is too small: {ObjectDump.Describe(visitor.TooSmall)} is visited more often than it is referenced (by the traverse of {ObjectDump.Describe(parent)})",
-                    visitor.TooSmall);
-            return false;
+            if (Traversal.Traverse(FromGc(gc), ref visitor) != 0)
+                return SubtractRefsFailed(containers, FromGc(gc), visitor.TooSmall, null);
         }
         return true;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static bool SubtractRefsChecked(GcHead* containers)
+    {
+        var visitor = new CheckedDecrefVisitor();
+        for (GcHead* gc = GcList.Next(containers); gc != containers; gc = GcList.Next(gc))
+        {
+            if (Traversal.Traverse(FromGc(gc), ref visitor) != 0)
+                return SubtractRefsFailed(containers, FromGc(gc), visitor.Inner.TooSmall, visitor.Freed);
+        }
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static bool SubtractRefsFailed(GcHead* containers, PhnObject* parent, PhnObject* tooSmall, PhnObject* freed)
+    {
+        RestoreList(containers);
+        if (freed != null)
+            ObjectDump.FatalAssertion(
+                $"visit_decref: Assertion \"!_PyObject_IsFreed(op)\" failed: the traverse of {ObjectDump.Describe(parent)} reached a freed object at {ObjectDump.Hex(freed)}", parent);
+        else
+            ObjectDump.FatalAssertion(
+                $"gc_decref: Assertion \"gc_get_refs(g) > 0\" failed: refcount is too small: {ObjectDump.Describe(tooSmall)} is visited more often than it is referenced (by the traverse of {ObjectDump.Describe(parent)})",
+                tooSmall);
+        return false;
     }
 
     /// <summary>After an abandoned update_refs / subtract_refs: rebuild the gc_prev pointers

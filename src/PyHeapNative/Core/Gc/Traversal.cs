@@ -15,6 +15,10 @@ internal unsafe interface IVisitor
 
     /// <summary>The C-callable visitproc for this visitor (set at start-up).</summary>
     static abstract delegate* unmanaged[Cdecl]<PhnObject*, void*, int> CFunction { get; }
+
+    /// <summary>The same visitor written in C (Native/phn_gc_visit.c), or null. With one,
+    /// the traverse callback is called without a GC transition and visits without one.</summary>
+    static virtual void* NativeFunction => null;
 }
 
 internal static unsafe class Traversal
@@ -25,10 +29,33 @@ internal static unsafe class Traversal
     {
         TypeObject* t = op->Type;
         if (t->Traverse != null)
-            return t->Traverse(op, TVisitor.CFunction, Unsafe.AsPointer(ref visitor)) != 0 ? 1 : 0;
+            return TraverseCallback(op, t, ref visitor);
         if ((t->Flags & TypeFlags.HasLayoutRefs) == 0)
             return 0;
         return TraverseLayout(op, t, ref visitor);
+    }
+
+    /// <summary>The C traverse, given a copy of the visitor (so that the caller's visitor
+    /// is never address-exposed and stays in registers on the layout path).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int TraverseCallback<TVisitor>(PhnObject* op, TypeObject* t, ref TVisitor visitor) where TVisitor : struct, IVisitor
+    {
+        TVisitor copy = visitor;
+        void* native = TVisitor.NativeFunction;
+        int rc;
+        if (native != null)
+        {
+            // A traverse calls nothing but its visit function (phn_object.h), which is C
+            // here: the runtime's thread state need not change around it.
+            var traverse = (delegate* unmanaged[Cdecl, SuppressGCTransition]<PhnObject*, void*, void*, int>)t->Traverse;
+            rc = traverse(op, native, Unsafe.AsPointer(ref copy));
+        }
+        else
+        {
+            rc = t->Traverse(op, TVisitor.CFunction, Unsafe.AsPointer(ref copy));
+        }
+        visitor = copy;
+        return rc != 0 ? 1 : 0;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

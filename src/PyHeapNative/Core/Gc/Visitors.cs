@@ -2,10 +2,29 @@
 // matchers of gc.get_referrers / get_referents). Each has a C-callable twin in
 // Exports/GcVisitors.cs, registered in CFunction at start-up.
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using PyHeapNative.Core.Objects;
 using static PyHeapNative.Core.Objects.ObjectLayout;
 
 namespace PyHeapNative.Core.Gc;
+
+/// <summary>The C visitors of Native/phn_gc_visit.c (linked into the library).</summary>
+internal static unsafe partial class NativeVisitors
+{
+#if !PHN_WINDOWS
+    [DllImport("phn_native", EntryPoint = "phnimpl_gc_native_visitor")]
+    [SuppressGCTransition]
+    private static extern void* Get(int which);
+
+    internal static void Register()
+    {
+        DecrefVisitor.NativeVisit = Get(0);
+        ReachableVisitor.NativeVisit = Get(1);
+    }
+#else
+    internal static void Register() { }
+#endif
+}
 
 internal static unsafe class GcRefs
 {
@@ -24,31 +43,47 @@ internal unsafe struct DecrefVisitor : IVisitor
 {
     internal static delegate* unmanaged[Cdecl]<PhnObject*, void*, int> CVisit;
     public static delegate* unmanaged[Cdecl]<PhnObject*, void*, int> CFunction => CVisit;
+    internal static void* NativeVisit;
+    public static void* NativeFunction => NativeVisit;
 
-    public bool CheckFreed;          // debug hooks on OBJ: refuse freed referents
     public PhnObject* TooSmall;      // a referent whose gc_refs would go negative
-    public PhnObject* Freed;         // a freed referent (CheckFreed)
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Visit(PhnObject* r)
     {
-        if (CheckFreed && ObjectDump.LooksFreed(r))
-        {
-            Freed = r;
-            return true;
-        }
         if (!IsGc(r))
             return false;
         GcHead* g = AsGc(r);
-        if (!GcRefs.IsCollecting(g))
+        nuint prev = g->Prev;
+        if ((prev & PrevCollecting) == 0)
             return false;
-        if (GcRefs.Get(g) == 0)
+        if ((prev >> PrevShift) == 0)
         {
             TooSmall = r;
             return true;
         }
-        g->Prev -= 1u << PrevShift;
+        g->Prev = prev - (1u << PrevShift);
         return false;
+    }
+}
+
+/// <summary>subtract_refs with the debug hooks on OBJ: also refuses freed referents.</summary>
+internal unsafe struct CheckedDecrefVisitor : IVisitor
+{
+    internal static delegate* unmanaged[Cdecl]<PhnObject*, void*, int> CVisit;
+    public static delegate* unmanaged[Cdecl]<PhnObject*, void*, int> CFunction => CVisit;
+
+    public DecrefVisitor Inner;
+    public PhnObject* Freed;
+
+    public bool Visit(PhnObject* r)
+    {
+        if (ObjectDump.LooksFreed(r))
+        {
+            Freed = r;
+            return true;
+        }
+        return Inner.Visit(r);
     }
 }
 
@@ -58,6 +93,8 @@ internal unsafe struct ReachableVisitor : IVisitor
 {
     internal static delegate* unmanaged[Cdecl]<PhnObject*, void*, int> CVisit;
     public static delegate* unmanaged[Cdecl]<PhnObject*, void*, int> CFunction => CVisit;
+    internal static void* NativeVisit;
+    public static void* NativeFunction => NativeVisit;
 
     public GcHead* Young;
 

@@ -5,30 +5,31 @@
 // briefly, then yield — a collection may hold it for long, so waiting threads must not burn
 // the CPU.
 using System.Runtime.CompilerServices;
+using PyHeapNative.Core.Os;
 
 namespace PyHeapNative.Core.Objects;
 
 internal static class Gil
 {
-    private static int s_owner;     // managed thread id of the holder, 0 when free
+    private static nuint s_owner;   // Libc.CurrentThread() of the holder, 0 when free
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static bool IsHeld() => Volatile.Read(ref s_owner) == Environment.CurrentManagedThreadId;
+    internal static bool IsHeld() => Volatile.Read(ref s_owner) == Libc.CurrentThread();
 
     /// <summary>Takes the lock unless this thread holds it; true if this call took it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static bool EnterIfNeeded()
     {
-        int me = Environment.CurrentManagedThreadId;
+        nuint me = Libc.CurrentThread();
         if (Volatile.Read(ref s_owner) == me)
             return false;
-        if (Interlocked.CompareExchange(ref s_owner, me, 0) != 0)
+        if (Interlocked.CompareExchange(ref s_owner, me, (nuint)0) != 0)
             EnterContended(me);
         return true;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Exit() => Volatile.Write(ref s_owner, 0);
+    internal static void Exit() => Volatile.Write(ref s_owner, (nuint)0);
 
     /// <summary>phn_gil_release: gives the lock back if the matching ensure took it; false
     /// if this thread does not hold the lock.</summary>
@@ -42,12 +43,12 @@ internal static class Gil
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void EnterContended(int me)
+    private static void EnterContended(nuint me)
     {
         int spins = 0;
         while (true)
         {
-            if (Volatile.Read(ref s_owner) == 0 && Interlocked.CompareExchange(ref s_owner, me, 0) == 0)
+            if (Volatile.Read(ref s_owner) == 0 && Interlocked.CompareExchange(ref s_owner, me, (nuint)0) == 0)
                 return;
             if (++spins < 100)
                 Thread.SpinWait(16);

@@ -23,6 +23,11 @@ internal static unsafe partial class Libc
     [DllImport(C, EntryPoint = "free", ExactSpelling = true), SuppressGCTransition]
     internal static extern void Free(void* ptr);
 
+    /// <summary>The calling thread's identity (pthread_self: one load from the thread
+    /// pointer, no TLS lookup), for the GIL's owner.</summary>
+    [DllImport(C, EntryPoint = "pthread_self", ExactSpelling = true), SuppressGCTransition]
+    internal static extern nuint CurrentThread();
+
     [DllImport(C, EntryPoint = "__errno_location", ExactSpelling = true), SuppressGCTransition]
     private static extern int* ErrnoLocation();
 

@@ -21,6 +21,12 @@ internal static unsafe partial class Libc
     [DllImport(C, EntryPoint = "free", ExactSpelling = true), SuppressGCTransition]
     internal static extern void Free(void* ptr);
 
+    /// <summary>The calling thread's identity, for the GIL's owner.</summary>
+    [DllImport(Kernel32, EntryPoint = "GetCurrentThreadId", ExactSpelling = true), SuppressGCTransition]
+    private static extern uint GetCurrentThreadId();
+
+    internal static nuint CurrentThread() => GetCurrentThreadId();
+
     [DllImport(C, EntryPoint = "_errno", ExactSpelling = true), SuppressGCTransition]
     private static extern int* ErrnoLocation();
 
