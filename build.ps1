@@ -5,11 +5,15 @@
   build        (default) pyheapnative.dll + .lib, headers into artifacts\
   test         C tests, NUnit tests, Python unittest
   demo         build and run the C example
+  install PREFIX  headers -> PREFIX\include, pyheapnative.dll -> PREFIX\bin, pyheapnative.lib ->
+               PREFIX\lib, pyheapnative.pc -> PREFIX\lib\pkgconfig, the CMake package
+               (find_package(PyHeapNative)) -> PREFIX\lib\cmake\PyHeapNative; builds only when
+               artifacts\ lacks the library
   native-test | net-test | py-test | clean
   Native AOT cannot cross-compile between operating systems: run this on Windows with the
   .NET SDK, the Visual Studio C++ build tools (for the Native AOT linker) and python.
 #>
-param([string]$Verb = "build")
+param([string]$Verb = "build", [string]$Prefix = "")
 $ErrorActionPreference = "Stop"
 $Root = $PSScriptRoot
 $Art = Join-Path $Root "artifacts"
@@ -40,6 +44,50 @@ function Invoke-Build {
     if (Test-Path $inc) { Remove-Item -Recurse -Force $inc }
     Copy-Item -Recurse (Join-Path $Root "include") $inc
     Write-Host "==> artifacts in $Lib"
+}
+
+# PHN_VERSION_MAJOR.MINOR.PATCH and PHN_ABI_VERSION of include\pyheapnative\phn_config.h
+function Get-PhnVersion {
+    $h = Get-Content (Join-Path $Root "include\pyheapnative\phn_config.h")
+    $v = @{}
+    foreach ($k in "VERSION_MAJOR", "VERSION_MINOR", "VERSION_PATCH", "ABI_VERSION") {
+        $v[$k] = ($h | Select-String "^#define PHN_$k (\d+)").Matches[0].Groups[1].Value
+    }
+    return $v
+}
+
+# The pkg-config file and the relocatable CMake package under $Prefix\lib, from src\packaging
+# (as build.sh's write_packaging; no Libs.private: there is no static library on Windows).
+function Write-Packaging([string]$Prefix) {
+    $v = Get-PhnVersion
+    $ver = "$($v.VERSION_MAJOR).$($v.VERSION_MINOR).$($v.VERSION_PATCH)"
+    $pkg = Join-Path $Root "src\packaging"
+    $pcDir = Join-Path $Prefix "lib\pkgconfig"; $cmDir = Join-Path $Prefix "lib\cmake\PyHeapNative"
+    New-Item -ItemType Directory -Force -Path $pcDir, $cmDir | Out-Null
+    $pfx = $Prefix -replace '\\', '/'
+    (Get-Content (Join-Path $pkg "pyheapnative.pc.in")) | Where-Object { $_ -notmatch '^Libs.private:' } |
+        ForEach-Object { $_.Replace("@PREFIX@", $pfx).Replace("@LIBDIR@", '${prefix}/lib').Replace("@INCLUDEDIR@", '${prefix}/include').Replace("@VERSION@", $ver) } |
+        Set-Content -Encoding ascii (Join-Path $pcDir "pyheapnative.pc")
+    foreach ($f in "PyHeapNativeConfig", "PyHeapNativeConfigVersion") {
+        (Get-Content (Join-Path $pkg "cmake\$f.cmake.in")) |
+            ForEach-Object { $_.Replace("@VERSION@", $ver).Replace("@VERSION_MAJOR@", $v.VERSION_MAJOR).Replace("@VERSION_MINOR@", $v.VERSION_MINOR).Replace("@ABI_VERSION@", $v.ABI_VERSION) } |
+            Set-Content -Encoding ascii (Join-Path $cmDir "$f.cmake")
+    }
+}
+
+function Invoke-Install([string]$Prefix) {
+    if (-not $Prefix) { Write-Error "usage: build.ps1 install PREFIX"; exit 2 }
+    $dll = Join-Path $Lib "pyheapnative.dll"
+    if (-not ((Test-Path $dll) -and (Test-Path (Join-Path $Art "include\pyheapnative.h")))) { Invoke-Build }
+    New-Item -ItemType Directory -Force -Path $Prefix | Out-Null
+    $Prefix = (Resolve-Path $Prefix).Path
+    Write-Host "==> installing PyHeapNative into $Prefix"
+    foreach ($d in "include", "bin", "lib") { New-Item -ItemType Directory -Force -Path (Join-Path $Prefix $d) | Out-Null }
+    Copy-Item -Recurse -Force (Join-Path $Art "include\*") (Join-Path $Prefix "include")
+    Copy-Item -Force $dll (Join-Path $Prefix "bin")
+    $implib = Join-Path $Lib "pyheapnative.lib"
+    if (Test-Path $implib) { Copy-Item -Force $implib (Join-Path $Prefix "lib") }
+    Write-Packaging $Prefix
 }
 
 function Invoke-Ensure { if (-not ((Test-Path (Join-Path $Lib "pyheapnative.dll")) -and $env:PHN_SKIP_BUILD -eq "1")) { Invoke-Build } }
@@ -94,6 +142,7 @@ switch ($Verb) {
     "build" { Invoke-Build }
     "test" { Invoke-Build; $env:PHN_SKIP_BUILD = "1"; Invoke-NativeTest; Invoke-NetTest; Invoke-PyTest }
     "demo" { Invoke-Demo }
+    "install" { Invoke-Install $Prefix }
     "native-test" { Invoke-NativeTest }
     "net-test" { Invoke-NetTest }
     "py-test" { Invoke-PyTest }
@@ -101,5 +150,5 @@ switch ($Verb) {
         if (Test-Path $Art) { Remove-Item -Recurse -Force $Art }
         Get-ChildItem -Path (Join-Path $Root "src"), (Join-Path $Root "tests") -Recurse -Directory -Include bin, obj | Remove-Item -Recurse -Force
     }
-    default { Write-Error "usage: build.ps1 [build|test|demo|native-test|net-test|py-test|clean]"; exit 2 }
+    default { Write-Error "usage: build.ps1 [build|test|demo|install PREFIX|native-test|net-test|py-test|clean]"; exit 2 }
 }

@@ -6,6 +6,9 @@
 #  2. every native-tests/test_*.c, compiled against libpyheapnative.so and run (timeout);
 #  3. test_domains.c again, linked statically against libpyheapnative.a with the
 #     Libs.private of pyheapnative.pc (pkg-config --static), and run.
+#  4. consumers/run.sh: ./build.sh install into a temporary prefix, then consumers/example.c
+#     built against it with pkg-config, pkg-config --static, CMake find_package (shared and
+#     static targets), and run; its own "N passed, N failed" line.
 # Every binary prints its own "N passed, N failed" line; a binary that does not build,
 # crashes or times out gets a "0 passed, 1 failed" line of its own so that build.sh's
 # totals count it. Exit status: 0 only if everything built and passed.
@@ -145,6 +148,13 @@ else
         tail -n 40 "$OUT/test_domains_static.build.log"
         build_failed "test_domains_static"
     fi
+fi
+
+# ------------------------------------------------------------------ 4. C consumers
+echo
+if ! "$HERE/consumers/run.sh" "$OUT/consumers"; then
+    failures+=("consumers")
+    rc=1
 fi
 
 echo
