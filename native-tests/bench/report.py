@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""report.py - turn native-tests/bench results.tsv into tables, JSON and an SVG chart.
+"""report.py - turn native-tests/bench results.tsv into tables, JSON and SVG charts.
 
     report.py --results OUT/results.tsv --out OUT --root REPO [--rounds N] [--seconds S] [--quick]
 
-Writes OUT/results.json, OUT/tables.md and OUT/benchmarks-ratios.svg. Standard library only.
-Every ratio is a ratio of medians taken in the same run (the same rounds, interleaved).
+Writes OUT/results.json, OUT/tables.md, OUT/benchmarks-ratios.svg (when allocator workloads
+ran) and OUT/benchmarks-gc-ratios.svg (when collector workloads, gc-*, ran). Standard library
+only. Every ratio is a ratio of medians taken in the same run (the same rounds, interleaved).
 """
 import argparse
 import csv
@@ -39,6 +40,21 @@ WORKLOADS = {
     "rss32": ("bytes_per_block", "B", "resident bytes per live 32 B block (1M blocks)", False, []),
     "rss100": ("bytes_per_block", "B", "resident bytes per live 100 B block (1M blocks)", False, []),
 }
+
+
+# The collector workloads (gcbench.c): gc-<shape>-<size>, one process measures both modes.
+GC_COLLECTORS = ["cpython", "phn-layout", "phn-callback", "phn-layout-static", "phn-callback-static"]
+GC_BASE = "cpython"
+GC_SHAPES = [("pairs", "two-element cycles"), ("ring", "one ring"),
+             ("random", "random graph, 4 references per object")]
+GC_SIZES = [("100k", "100k"), ("1m", "1M")]
+GC_MODES = [("survive_ns", "all survive",
+             "a full collection of old objects (after a first full collection), every object reachable from "
+             "the root; it finds 0"),
+            ("garbage_ns", "all garbage",
+             "the root dropped, a full collection finds every object unreachable and frees it")]
+GC_EXTRAS = [("build_ns", "building the graph"), ("first_ns", "first full collection (all objects young)")]
+GC_LIMITS = {"phn-layout": 1.0, "phn-callback": 1.5, "phn-layout-static": 1.0, "phn-callback-static": 1.5}
 
 
 def sh(*cmd):
@@ -123,6 +139,119 @@ def summarise(data):
     return out
 
 
+def gc_workloads():
+    return [(f"gc-{shape}-{size}", shape, label) for size, label in GC_SIZES for shape, _ in GC_SHAPES]
+
+
+def summarise_gc(data):
+    """workload -> collector -> metric -> {median, min, max, n, values[, vs_cpython]}"""
+    out = {}
+    for w, _, _ in gc_workloads():
+        cols = {}
+        for c in GC_COLLECTORS:
+            metrics = {}
+            for m, *_ in GC_MODES + GC_EXTRAS:
+                vals = data.get((w, m, c))
+                if vals:
+                    metrics[m] = {"median": statistics.median(vals), "min": min(vals), "max": max(vals),
+                                  "n": len(vals), "values": vals}
+            if metrics:
+                cols[c] = metrics
+        if not cols:
+            continue
+        base = cols.get(GC_BASE, {})
+        for c, metrics in cols.items():
+            for m, e in metrics.items():
+                if m in base and base[m]["median"] > 0:
+                    e["vs_" + GC_BASE] = e["median"] / base[m]["median"]
+        out[w] = cols
+    return out
+
+
+def gc_targets(gc):
+    """Issue #5's collector targets: [(collector, limit, [(workload, mode, ratio)], worst, met)]."""
+    rows = []
+    for c, limit in GC_LIMITS.items():
+        cells = []
+        for w, shape, size in gc_workloads():
+            for m, mode, _ in GC_MODES:
+                r = gc.get(w, {}).get(c, {}).get(m, {}).get("vs_" + GC_BASE)
+                if r is not None:
+                    cells.append((w, mode, r))
+        if not cells:
+            continue
+        worst = max(cells, key=lambda t: t[2])
+        rows.append((c, limit, cells, worst, all(r <= limit for _, _, r in cells)))
+    return rows
+
+
+def gc_target_text(row):
+    c, limit, cells, worst, ok = row
+    met = sum(1 for _, _, r in cells if r <= limit)
+    expected = len(GC_SHAPES) * len(GC_SIZES) * len(GC_MODES)
+    partial = "" if len(cells) == expected else f" (only {len(cells)} of {expected} measured)"
+    return (f"{'**met**' if ok else '**missed**'}: {met} of {len(cells)} within {limit:.2f}x{partial}; "
+            f"worst {worst[2]:.2f}x ({worst[0][3:]}, {worst[1]})")
+
+
+def gc_md(gc, rounds):
+    L = ["## Collector: CPython 3.11's PyGC_Collect against PyHeapNative's phn_gc_collect(2)\n"]
+    L.append(f"ns per object (the root not counted), medians over {rounds} rounds; × cpython = median / CPython's "
+             "median in the same run; lower is better. CPython: lists (`PyList_New` + `PyList_Append`), "
+             "`PyGC_Collect` after `gc.freeze()` of the interpreter's own objects. PyHeapNative: a list-like "
+             "GC var type described by its reference layout (`phn-layout`: `PHN_TPFLAGS_ITEMS_ARE_REFS`) or "
+             "by C callbacks (`phn-callback`: traverse / clear / dealloc). Automatic collection off; every "
+             "collection's count checked.\n")
+    present = [c for c in GC_COLLECTORS if any(c in cols for cols in gc.values())]
+    others = [c for c in present if c != GC_BASE]
+    for m, mode, what in GC_MODES:
+        L.append(f"### {mode} — {what}; ns per object\n")
+        head = ["shape", "objects"] + ([GC_BASE] if GC_BASE in present else [])
+        for c in others:
+            head += [c, "× " + GC_BASE]
+        L.append("| " + " | ".join(head) + " |")
+        L.append("|---|---|" + "---:|" * (len(head) - 2))
+        for w, shape, size in gc_workloads():
+            cols = gc.get(w)
+            if not cols:
+                continue
+            desc = dict(GC_SHAPES)[shape]
+            row = [desc, size]
+            if GC_BASE in present:
+                row.append(fmt(cols.get(GC_BASE, {}).get(m, {}).get("median")))
+            for c in others:
+                e = cols.get(c, {}).get(m, {})
+                row += [fmt(e.get("median")), ratio(e.get("vs_" + GC_BASE))]
+            L.append("| " + " | ".join(row) + " |")
+        L.append("")
+    rows = gc_targets(gc)
+    L.append("### Issue #5 targets (collector part)\n")
+    L.append("Every shape at 100k and 1M objects, all survive and all garbage: layout-described types at most "
+             "CPython's ns per object, callback-described types at most 1.5x.\n")
+    L.append("| collector | target | result |\n|---|---|---|")
+    for row in rows:
+        L.append(f"| {row[0]} | ≤ {row[1]:.2f}x {GC_BASE} | {gc_target_text(row)} |")
+    if not rows:
+        L.append(f"| — | — | not measured (no PyHeapNative collector or no {GC_BASE} in this run) |")
+    L.append("")
+    L.append("### Details — median, min, max over the rounds (ns per object); build and first collection are "
+             "not targets\n")
+    L.append("| workload | collector | n | survive | min | max | garbage | min | max | build | first collection |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for w, _, _ in gc_workloads():
+        for c in present:
+            e = gc.get(w, {}).get(c)
+            if not e:
+                continue
+            s_, g_ = e.get("survive_ns", {}), e.get("garbage_ns", {})
+            n = max(s_.get("n", 0), g_.get("n", 0))
+            L.append(f"| {w} | {c} | {n} | {fmt(s_.get('median'))} | {fmt(s_.get('min'))} | {fmt(s_.get('max'))} | "
+                     f"{fmt(g_.get('median'))} | {fmt(g_.get('min'))} | {fmt(g_.get('max'))} | "
+                     f"{fmt(e.get('build_ns', {}).get('median'))} | {fmt(e.get('first_ns', {}).get('median'))} |")
+    L.append("")
+    return "\n".join(L)
+
+
 def fmt(v, unit=""):
     if v is None:
         return "—"
@@ -191,20 +320,25 @@ def targets(summary):
     return rows
 
 
-def tables_md(summary, meta, rounds, seconds, quick):
+def tables_md(summary, meta, rounds, seconds, quick, gc=None):
     L = []
     L.append("## Machine and run\n")
     L.append("| | |\n|---|---|")
     for k in ("cpu", "nproc", "memory", "os", "kernel", "glibc", "gcc", "dotnet", "libpython3.11", "mimalloc",
               "jemalloc", "date", "commit", "library_built"):
         L.append(f"| {k.replace('_', ' ')} | {meta.get(k, '')} |")
-    L.append(f"| rounds | {rounds} (every allocator once per workload per round, order rotating; "
+    gc_rounds = meta.get("gc_rounds") or rounds
+    L.append(f"| rounds | {rounds}{f' (collector workloads: {gc_rounds})' if gc and gc_rounds != rounds else ''} "
+             f"(every allocator or collector once per workload per round, order rotating; "
              f"one process per measurement){' — BENCH_QUICK smoke run, smaller workloads' if quick else ''} |")
     if seconds:
         L.append(f"| run time | {seconds} s for the whole script (install check, builds, runs) |")
     if meta.get("load"):
         L.append(f"| load average (1, 5, 15 min) | {meta['load']} (start -> end; the machine is shared) |")
     L.append("")
+    gc_part = gc_md(gc, meta.get("gc_rounds") or rounds) if gc else ""
+    if not summary:
+        return "\n".join(L) + "\n" + gc_part
 
     present = [a for a in ALLOCATORS if any(a in s["allocators"] for s in summary.values())]
     L.append("## Summary: median ratios against pymalloc (same run)\n")
@@ -252,7 +386,7 @@ def tables_md(summary, meta, rounds, seconds, quick):
             L.append("| " + " | ".join(row) + " |")
         L.append("")
 
-    L.append("## Issue #5 targets (allocator part)\n")
+    L.append("## Issue #5 targets\n")
     L.append("| target | phn-shared | phn-static |\n|---|---|---|")
     for name, res in targets(summary):
         cells = {}
@@ -260,9 +394,19 @@ def tables_md(summary, meta, rounds, seconds, quick):
             cells[a] = f"{'**met**' if ok else '**missed**'}: {text}"
         L.append(f"| {name} | {cells.get('phn-shared', 'not measured')} | {cells.get('phn-static', 'not measured')} |")
     L.append("| debug hooks ≤ 2.0x release time, ≤ 24 B per block | not measured yet | not measured yet |")
-    L.append("| collector against CPython's `PyGC_Collect` | not measured yet (GC part of #5) | not measured yet |")
+    gc_rows = {r[0]: r for r in gc_targets(gc or {})}
+    if gc_rows:
+        for kind, limit in (("layout", 1.0), ("callback", 1.5)):
+            cells = [gc_target_text(gc_rows[c]) if c in gc_rows else "not measured"
+                     for c in (f"phn-{kind}", f"phn-{kind}-static")]
+            L.append(f"| collector, {kind}-described types ≤ {limit:.1f}x CPython's ns per object (every shape, "
+                     f"100k and 1M, survive and garbage; the .so, and the .a when measured) | {cells[0]} | "
+                     f"{cells[1]} |")
+    else:
+        L.append("| collector against CPython's `PyGC_Collect` | not measured in this run (BENCH_WORKLOADS=gc) | "
+                 "not measured |")
     L.append("")
-    return "\n".join(L)
+    return "\n".join(L) + ("\n" + gc_part if gc_part else "")
 
 
 # ------------------------------------------------------------------ SVG
@@ -368,30 +512,127 @@ def svg_chart(summary, meta, quick):
     return "\n".join(o) + "\n"
 
 
+GC_COLORS = {"phn-layout": "#1f77b4", "phn-callback": "#ff7f0e", "phn-layout-static": "#6baed6",
+             "phn-callback-static": "#fdae6b"}
+
+
+def svg_gc_chart(gc, meta, quick):
+    """Ratios of the PyHeapNative collectors to CPython's, per shape, size and mode (log scale)."""
+    groups = [(w, shape, size, m, mode) for m, mode, _ in GC_MODES for w, shape, size in gc_workloads() if w in gc]
+    cols = [c for c in GC_COLLECTORS if c != GC_BASE and any(c in gc[w] for w, *_ in groups)]
+    vals = [gc[w][c][m]["vs_" + GC_BASE] for w, _, _, m, _ in groups for c in cols
+            if "vs_" + GC_BASE in gc[w].get(c, {}).get(m, {})]
+    if not groups or not cols or not vals:
+        return None
+    W, H = 1000, 480
+    left, top, right, ph = 70, 60, 20, 300
+    pb = top + ph
+    pw = W - left - right
+    nice = [m * 10 ** e for e in range(-3, 4) for m in (1, 2, 5)] + [1.5]
+    lo = max([v for v in nice if v <= min(0.5, min(vals) / 1.15)])
+    hi = min([v for v in nice if v >= max(2.0, max(vals) * 1.15)])
+
+    def y(v):
+        v = min(max(v, lo), hi)
+        return pb - (math.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo)) * ph
+
+    o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
+         f'font-family="sans-serif" font-size="12">',
+         f'<rect width="{W}" height="{H}" fill="white"/>',
+         f'<text x="{W / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">'
+         f'Collector: median ns per object relative to CPython 3.11 PyGC_Collect, same run — lower is better</text>',
+         f'<text x="{W / 2}" y="40" text-anchor="middle" fill="#555">{esc(meta["cpu"])}, {meta["nproc"]} CPUs, '
+         f'{esc(meta["date"])}, commit {esc(meta["commit"].split()[0])}{" — BENCH_QUICK smoke run" if quick else ""}'
+         f' — log scale; dashed: 1.5x (callback target)</text>']
+    for v in sorted(set(nice)):
+        if lo <= v <= hi:
+            yy = y(v)
+            one = abs(v - 1) < 1e-9
+            dash = abs(v - 1.5) < 1e-9
+            dash_attr = ' stroke-dasharray="6,4"' if dash else ""
+            o.append(f'<line x1="{left}" x2="{W - right}" y1="{yy:.1f}" y2="{yy:.1f}" '
+                     f'stroke="{"#000" if one or dash else "#ddd"}" stroke-width="{1.5 if one else 1}"{dash_attr}/>')
+            o.append(f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end">{v:g}x</text>')
+    gw = pw / len(groups)
+    bw = (gw * 0.8) / len(cols)
+    for i, (w, shape, size, m, mode) in enumerate(groups):
+        gx = left + i * gw + gw * 0.1
+        for j, c in enumerate(cols):
+            r = gc[w].get(c, {}).get(m, {}).get("vs_" + GC_BASE)
+            if r is None:
+                continue
+            x = gx + j * bw
+            y0, y1 = y(1.0), y(r)
+            ytop, hgt = min(y0, y1), abs(y1 - y0)
+            o.append(f'<rect x="{x:.1f}" y="{ytop:.1f}" width="{bw - 1:.1f}" height="{max(hgt, 1):.1f}" '
+                     f'fill="{GC_COLORS.get(c, "#999")}"><title>{esc(c)} {esc(w)} {esc(mode)}: {r:.2f}x '
+                     f'{GC_BASE}</title></rect>')
+            ty = (ytop - 3) if r >= 1 else (ytop + hgt + 3)
+            anchor = "start" if r >= 1 else "end"
+            o.append(f'<text font-size="9" text-anchor="{anchor}" transform="translate({x + bw / 2 + 3:.1f},{ty:.1f}) '
+                     f'rotate(-90)">{r:.2f}</text>')
+        cx = left + i * gw + gw / 2
+        o.append(f'<text x="{cx:.1f}" y="{pb + 16}" text-anchor="middle" font-weight="bold">{esc(shape)}</text>')
+        o.append(f'<text x="{cx:.1f}" y="{pb + 30}" text-anchor="middle">{esc(size)}</text>')
+        base = gc[w].get(GC_BASE, {}).get(m, {}).get("median")
+        if base is not None:
+            o.append(f'<text x="{cx:.1f}" y="{pb + 44}" text-anchor="middle" fill="#555" font-size="10">'
+                     f'{fmt(base)} ns</text>')
+    # mode labels under each half
+    per_mode = {}
+    for i, g in enumerate(groups):
+        per_mode.setdefault(g[4], []).append(i)
+    for mode, idx in per_mode.items():
+        x0, x1 = left + idx[0] * gw, left + (idx[-1] + 1) * gw
+        o.append(f'<line x1="{x0 + 4:.1f}" x2="{x1 - 4:.1f}" y1="{pb + 52}" y2="{pb + 52}" stroke="#555"/>')
+        o.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{pb + 68}" text-anchor="middle" font-weight="bold">'
+                 f'{esc(mode)} (CPython\'s ns per object below each group)</text>')
+    lx, ly = left, pb + 96
+    for c in cols:
+        o.append(f'<rect x="{lx}" y="{ly - 10}" width="12" height="12" fill="{GC_COLORS.get(c, "#999")}"/>')
+        o.append(f'<text x="{lx + 16}" y="{ly}">{esc(c)}</text>')
+        lx += 40 + 7.5 * len(c)
+    o.append("</svg>")
+    return "\n".join(o) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--results", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--root", required=True)
     ap.add_argument("--rounds", type=int, default=0)
+    ap.add_argument("--gc-rounds", type=int, default=0)
     ap.add_argument("--seconds", type=int, default=0)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--load", default="")
     args = ap.parse_args()
 
-    summary = summarise(load(args.results))
+    data = load(args.results)
+    summary = summarise(data)
+    gc = summarise_gc(data)
     meta = machine_info(args.root, args.out)
-    meta.update({"rounds": args.rounds, "seconds": args.seconds, "quick": args.quick, "load": args.load})
+    meta.update({"rounds": args.rounds, "gc_rounds": args.gc_rounds or args.rounds, "seconds": args.seconds, "quick": args.quick, "load": args.load})
     with open(os.path.join(args.out, "results.json"), "w", encoding="utf-8") as f:
         json.dump({"meta": meta, "workloads": summary,
                    "targets": [{"target": n, "results": [{"allocator": a, "measured": t, "met": ok}
-                                                         for a, t, ok, _ in r]} for n, r in targets(summary)]},
+                                                         for a, t, ok, _ in r]} for n, r in targets(summary)],
+                   "gc": gc,
+                   "gc_targets": [{"collector": c, "limit": limit, "met": ok,
+                                   "worst": {"workload": wst[0], "mode": wst[1], "ratio": wst[2]},
+                                   "ratios": [{"workload": w, "mode": m, "ratio": r} for w, m, r in cells]}
+                                  for c, limit, cells, wst, ok in gc_targets(gc)]},
                   f, indent=1)
-    md = tables_md(summary, meta, args.rounds, args.seconds, args.quick)
+    md = tables_md(summary, meta, args.rounds, args.seconds, args.quick, gc)
     with open(os.path.join(args.out, "tables.md"), "w", encoding="utf-8") as f:
-        f.write("# Allocator benchmark results\n\n" + md)
-    with open(os.path.join(args.out, "benchmarks-ratios.svg"), "w", encoding="utf-8") as f:
-        f.write(svg_chart(summary, meta, args.quick))
+        f.write("# Benchmark results\n\n" + md)
+    if summary:
+        with open(os.path.join(args.out, "benchmarks-ratios.svg"), "w", encoding="utf-8") as f:
+            f.write(svg_chart(summary, meta, args.quick))
+    gc_svg = svg_gc_chart(gc, meta, args.quick) if gc else None
+    if gc_svg:
+        with open(os.path.join(args.out, "benchmarks-gc-ratios.svg"), "w", encoding="utf-8") as f:
+            f.write(gc_svg)
     print(md)
 
 

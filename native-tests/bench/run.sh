@@ -13,20 +13,35 @@
 #       mimalloc    mi_malloc (-lmimalloc)        jemalloc   malloc of -ljemalloc
 #       empty-export  an export that returns a fixed block: the call transition alone
 #       empty-static  the same export linked statically (the floor under phn-static)
+#     and, for the collector workloads (gc-*), gcbench.c once per collector with its shim:
+#       cpython       lists (PyList_New / PyList_Append) and PyGC_Collect of libpython3.11
+#       phn-layout    a node type described by its reference layout (ITEMS_ARE_REFS), .so
+#       phn-callback  the same node type described by traverse/clear/dealloc callbacks, .so
+#       phn-layout-static, phn-callback-static  the same against libpyheapnative.a (optional)
 #  4. runs the workloads interleaved: for each round, for each workload, every allocator
-#     once, in an order that rotates from round to round; one process per measurement;
+#     (collector) once, in an order that rotates from round to round; one process per
+#     measurement;
 #  5. writes OUTDIR/results.tsv (every measurement), OUTDIR/results.json (summary),
-#     OUTDIR/tables.md (medians, min, max, ratios, targets, machine) and the chart
-#     OUTDIR/benchmarks-ratios.svg, copied to docs/benchmarks-ratios.svg after a full run.
+#     OUTDIR/tables.md (medians, min, max, ratios, targets, machine) and the charts
+#     OUTDIR/benchmarks-ratios.svg (allocators) and OUTDIR/benchmarks-gc-ratios.svg
+#     (collector), copied to docs/ after a full run (BENCH_QUICK unset) without failures.
 #
 # The library must already be built (./build.sh build); the binaries use a copy of it taken
 # at the start (OUTDIR/lib), so rebuilding artifacts/lib during a run does not disturb it.
 # OUTDIR defaults to artifacts/bench.
 # Environment:
 #   BENCH_QUICK=1        smaller workloads and 2 rounds: a smoke run of under a minute
+#                        (collector: the 100k graphs only)
 #   BENCH_ROUNDS=N       rounds (default 7; 2 with BENCH_QUICK)
+#   BENCH_GC_ROUNDS=N    rounds of the collector workloads (default: BENCH_ROUNDS, at most 5, so
+#                        that the collector part stays under 4 minutes on 2 cores)
 #   BENCH_WORKLOADS="…"  subset of: pair batch burst churn realloc large threads rss32 rss100
+#                        gc (= every collector workload: gc-{pairs,ring,random}-100k, and
+#                        -1m unless BENCH_QUICK), or single ones such as gc-ring-1m;
+#                        default: all of them
 #   BENCH_ALLOCATORS="…" subset of the allocators above
+#   BENCH_COLLECTORS="…" subset of cpython phn-layout phn-callback (default: these three)
+#                        phn-layout-static phn-callback-static
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -41,8 +56,24 @@ mkdir -p "$BIN"
 QUICK="${BENCH_QUICK:-0}"
 [ "$QUICK" = 0 ] && QUICK=""
 if [ -n "$QUICK" ]; then ROUNDS="${BENCH_ROUNDS:-2}"; else ROUNDS="${BENCH_ROUNDS:-7}"; fi
-WORKLOADS=(${BENCH_WORKLOADS:-pair batch burst churn realloc large threads rss32 rss100})
+GC_ROUNDS="${BENCH_GC_ROUNDS:-$((ROUNDS < 5 ? ROUNDS : 5))}"
+[ "$GC_ROUNDS" -le "$ROUNDS" ] || GC_ROUNDS="$ROUNDS"
 ALLOCATORS=(${BENCH_ALLOCATORS:-phn-shared phn-static glibc pymalloc mimalloc jemalloc empty-export empty-static})
+COLLECTORS=(${BENCH_COLLECTORS:-cpython phn-layout phn-callback})
+# The workloads: "gc" stands for every collector workload of the mode.
+GC_ALL=(gc-pairs-100k gc-ring-100k gc-random-100k)
+[ -n "$QUICK" ] || GC_ALL+=(gc-pairs-1m gc-ring-1m gc-random-1m)
+WORKLOADS=()
+ALLOC_WORKLOADS=()
+GC_WORKLOADS=()
+for w in ${BENCH_WORKLOADS:-pair batch burst churn realloc large threads rss32 rss100 gc}; do
+    case "$w" in
+        gc) WORKLOADS+=("${GC_ALL[@]}"); GC_WORKLOADS+=("${GC_ALL[@]}") ;;
+        gc-*) WORKLOADS+=("$w"); GC_WORKLOADS+=("$w") ;;
+        *) WORKLOADS+=("$w"); ALLOC_WORKLOADS+=("$w") ;;
+    esac
+done
+is_gc() { case "$1" in gc-*) return 0 ;; *) return 1 ;; esac; }
 CC="${CC:-gcc}"
 CFLAGS=(-std=gnu11 -O2 -g -Wall -Wextra -Werror)
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -105,6 +136,7 @@ PYCONFIG=/usr/bin/python3.11-config
 
 # ------------------------------------------------------------------ 2. empty export
 for kind in Shared Static; do
+    [ ${#ALLOC_WORKLOADS[@]} -gt 0 ] || break
     [ "$kind" = Shared ] && name=empty-export || name=empty-static
     case " ${ALLOCATORS[*]} " in *" $name "*) ;; *) continue ;; esac
     dir="$OUT/$name"
@@ -117,6 +149,7 @@ done
 
 # ------------------------------------------------------------------ 3. binaries
 log "compiling the benchmark binaries"
+PHN_INC=(-I"$ROOT/include")
 # The static library: pkg-config --static gives Libs + Libs.private; -lpyheapnative is
 # replaced by the .a itself so that the linker cannot pick the .so.
 static_libs="$(PKG_CONFIG_PATH="$LIB/pkgconfig" pkg-config --static --libs pyheapnative)"
@@ -127,6 +160,7 @@ compile() {  # compile NAME SHIM [extra gcc arguments]
     "$CC" "${CFLAGS[@]}" -o "$BIN/bench-$name" "$HERE/bench.c" "$HERE/$shim" "$@" -lpthread
 }
 for a in "${ALLOCATORS[@]}"; do
+    [ ${#ALLOC_WORKLOADS[@]} -gt 0 ] || break
     case "$a" in
         phn-shared) compile "$a" shim_phn.c -DPHN_BENCH_NAME='"phn-shared"' -I"$ROOT/include" \
                         -L"$LIB" -Wl,-rpath,"$LIB" -lpyheapnative ;;
@@ -147,9 +181,46 @@ for a in "${ALLOCATORS[@]}"; do
         *) echo "bench: unknown allocator '$a'" >&2; exit 2 ;;
     esac
 done
-for a in phn-static empty-static; do
-    if [ -x "$BIN/bench-$a" ] && ldd "$BIN/bench-$a" 2>/dev/null | grep -qE 'libpyheapnative|libemptyexport'; then
-        echo "bench: bench-$a is linked against a shared library" >&2; exit 1
+# The collector binaries (gcbench.c + gcshim_<collector>.c).
+gc_compile() {  # gc_compile NAME SHIM [extra gcc arguments]
+    local name="$1" shim="$2"; shift 2
+    "$CC" "${CFLAGS[@]}" -o "$BIN/gcbench-$name" "$HERE/gcbench.c" "$HERE/$shim" "$@"
+}
+for c in "${COLLECTORS[@]}"; do
+    [ ${#GC_WORKLOADS[@]} -gt 0 ] || break
+    # The library must have the objects/GC exports (grep without -q: it reads everything, so
+    # that nm gets no SIGPIPE under pipefail).
+    case "$c" in
+        *-static) lib_file=libpyheapnative.a; nm_args=() ;;
+        phn-*) lib_file=libpyheapnative.so.0; nm_args=(-D) ;;
+        *) lib_file="" ;;
+    esac
+    if [ -n "$lib_file" ] && ! nm "${nm_args[@]}" "$LIB/$lib_file" 2>/dev/null | grep -E ' T phn_gc_collect(@|$)' >/dev/null; then
+        echo "bench: artifacts/lib/$lib_file has no phn_gc_collect (the objects/GC part is not built" \
+             "into it); leave $c out of BENCH_COLLECTORS, or rebuild the library" >&2
+        exit 1
+    fi
+    case "$c" in
+        cpython)
+            # shellcheck disable=SC2046
+            gc_compile "$c" gcshim_cpython.c $("$PYCONFIG" --includes) $("$PYCONFIG" --embed --ldflags) ;;
+        phn-layout|phn-callback)
+            defs=(-DGCB_NAME="\"$c\"")
+            [ "$c" = phn-callback ] && defs+=(-DGCB_CALLBACKS=1)
+            gc_compile "$c" gcshim_phn.c "${defs[@]}" "${PHN_INC[@]}" -L"$LIB" -Wl,-rpath,"$LIB" -lpyheapnative ;;
+        phn-layout-static|phn-callback-static)
+            defs=(-DGCB_NAME="\"$c\"")
+            [ "$c" = phn-callback-static ] && defs+=(-DGCB_CALLBACKS=1)
+            # shellcheck disable=SC2086
+            gc_compile "$c" gcshim_phn.c "${defs[@]}" "${PHN_INC[@]}" $static_libs -lpthread ;;
+        *) echo "bench: unknown collector '$c'" >&2; exit 2 ;;
+    esac
+done
+for a in phn-static empty-static gcbench-phn-layout-static gcbench-phn-callback-static; do
+    f="$BIN/bench-$a"
+    case "$a" in gcbench-*) f="$BIN/$a" ;; esac
+    if [ -x "$f" ] && ldd "$f" 2>/dev/null | grep -qE 'libpyheapnative|libemptyexport'; then
+        echo "bench: $(basename "$f") is linked against a shared library" >&2; exit 1
     fi
 done
 
@@ -163,17 +234,26 @@ env_of() {  # the environment an allocator's binary runs with
 }
 RESULTS="$OUT/results.tsv"
 printf 'round\tallocator\tworkload\trepetition\tmetric\tvalue\n' >"$RESULTS"
-n_alloc=${#ALLOCATORS[@]}
-log "running ${#WORKLOADS[@]} workloads x $n_alloc allocators x $ROUNDS rounds${QUICK:+ (BENCH_QUICK)}"
+log "running ${#ALLOC_WORKLOADS[@]} allocator workloads x ${#ALLOCATORS[@]} allocators and" \
+    "${#GC_WORKLOADS[@]} collector workloads x ${#COLLECTORS[@]} collectors, $ROUNDS rounds" \
+    "(collector: $GC_ROUNDS)${QUICK:+ (BENCH_QUICK)}"
 failed=0
 for ((round = 0; round < ROUNDS; round++)); do
     for ((wi = 0; wi < ${#WORKLOADS[@]}; wi++)); do
         w="${WORKLOADS[$wi]}"
-        line="round $((round + 1))/$ROUNDS $w:"
+        if is_gc "$w"; then
+            [ "$round" -lt "$GC_ROUNDS" ] || continue
+            runners=("${COLLECTORS[@]}")
+        else
+            runners=("${ALLOCATORS[@]}")
+        fi
+        n_alloc=${#runners[@]}
+        if is_gc "$w"; then line="round $((round + 1))/$GC_ROUNDS $w:"; else line="round $((round + 1))/$ROUNDS $w:"; fi
         for ((k = 0; k < n_alloc; k++)); do
-            a="${ALLOCATORS[$(((k + round + wi) % n_alloc))]}"
+            a="${runners[$(((k + round + wi) % n_alloc))]}"
+            if is_gc "$w"; then cmd=("$BIN/gcbench-$a" "$w"); else cmd=("$BIN/bench-$a" "$w" 1); fi
             t0=$(date +%s%N)
-            if out=$(env "$(env_of "$a")" BENCH_QUICK="${QUICK:+1}" timeout -k 10 600 "$BIN/bench-$a" "$w" 1 2>"$OUT/last-error.log"); then
+            if out=$(env "$(env_of "$a")" BENCH_QUICK="${QUICK:+1}" timeout -k 10 600 "${cmd[@]}" 2>"$OUT/last-error.log"); then
                 st=0
             else
                 st=$?
@@ -193,11 +273,14 @@ done
 # ------------------------------------------------------------------ 5. report
 T_END=$(date +%s)
 log "writing the tables"
+rm -f "$OUT/benchmarks-ratios.svg" "$OUT/benchmarks-gc-ratios.svg"
 python3 "$HERE/report.py" --results "$RESULTS" --out "$OUT" --root "$ROOT" \
-    --rounds "$ROUNDS" --seconds $((T_END - T_START)) ${QUICK:+--quick} \
+    --rounds "$ROUNDS" --gc-rounds "$GC_ROUNDS" --seconds $((T_END - T_START)) ${QUICK:+--quick} \
     --load "$LOAD_START -> $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ -z "$QUICK" ] && [ "$failed" = 0 ]; then
-    mkdir -p "$ROOT/docs" && cp "$OUT/benchmarks-ratios.svg" "$ROOT/docs/benchmarks-ratios.svg"
+    for svg in benchmarks-ratios.svg benchmarks-gc-ratios.svg; do
+        if [ -f "$OUT/$svg" ]; then mkdir -p "$ROOT/docs" && cp "$OUT/$svg" "$ROOT/docs/$svg"; fi
+    done
 fi
 log "done in $((T_END - T_START)) s: $OUT/tables.md"
 [ "$failed" = 0 ] || { echo "bench: $failed runs failed" >&2; exit 1; }
