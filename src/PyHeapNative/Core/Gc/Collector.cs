@@ -16,7 +16,8 @@
 //      are not garbage themselves run now, while every garbage object is intact.
 //   6. PEP 442 finalizers, once per object ever.
 //   7. deduce_unreachable again on the garbage alone: what a finalizer resurrected (and
-//      everything it reaches) survives; the rest is "still unreachable".
+//      everything it reaches) survives; the rest is "still unreachable". (Skipped when no
+//      finalizer and no weak-reference callback ran: then nothing can have changed.)
 //   8. weak references without callbacks to it, and weak references in it: cleared.
 //   9. delete_garbage: clear each object (DEBUG_SAVEALL: to gc.garbage instead); refcount
 //      deallocation frees the cycles; survivors of a clear go to old.
@@ -157,9 +158,16 @@ internal static unsafe class Collector
             for (GcHead* gc = GcList.Next(unreachable); gc != unreachable; gc = GcList.Next(gc))
                 GcState.Output($"gc: collectable {ObjectDump.Describe(FromGc(gc))}");
 
-        m += HandleWeakrefCallbacks(unreachable, old);
-        FinalizeGarbage(unreachable);
-        if (!HandleResurrectedObjects(unreachable, still, old))
+        m += HandleWeakrefCallbacks(unreachable, old, out bool calledBack);
+        bool finalized = FinalizeGarbage(unreachable);
+        if (!calledBack && !finalized)
+        {
+            // No user code ran since the garbage was found, so nothing can have been
+            // resurrected: the second deduce_unreachable would find the same set.
+            GcList.Init(still);
+            GcList.Merge(unreachable, still);
+        }
+        else if (!HandleResurrectedObjects(unreachable, still, old))
         {
             // Abandoned: what was left of the garbage is back in old, intact.
             GcList.Merge(finalizers, old);
@@ -367,7 +375,7 @@ internal static unsafe class Collector
 
     // ---- step 5: weak references with callbacks ---------------------------------------
 
-    private static long HandleWeakrefCallbacks(GcHead* unreachable, GcHead* old)
+    private static long HandleWeakrefCallbacks(GcHead* unreachable, GcHead* old, out bool calledBack)
     {
         GcHead toCallHead;
         GcHead* toCall = &toCallHead;
@@ -395,6 +403,7 @@ internal static unsafe class Collector
         }
 
         long freed = 0;
+        calledBack = !GcList.IsEmpty(toCall);
         while (!GcList.IsEmpty(toCall))
         {
             GcHead* gc = GcList.Next(toCall);
@@ -418,8 +427,10 @@ internal static unsafe class Collector
 
     // ---- step 6: PEP 442 finalizers -----------------------------------------------------
 
-    private static void FinalizeGarbage(GcHead* collectable)
+    /// <summary>True if a finalizer ran.</summary>
+    private static bool FinalizeGarbage(GcHead* collectable)
     {
+        bool ran = false;
         GcHead seenHead;
         GcHead* seen = &seenHead;
         GcList.Init(seen);
@@ -432,12 +443,14 @@ internal static unsafe class Collector
             if ((gc->Prev & PrevFinalized) == 0 && finalize != null)
             {
                 gc->Prev |= PrevFinalized;
+                ran = true;
                 Objects.Objects.IncRef(op);
                 Objects.Objects.CallSlot(finalize, op, "finalize");
                 Objects.Objects.DecRef(op);
             }
         }
         GcList.Merge(seen, collectable);
+        return ran;
     }
 
     // ---- step 7: resurrection ---------------------------------------------------------
