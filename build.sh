@@ -72,10 +72,9 @@ build() {
     dotnet publish "$proj" -c "$CONFIG" -r "$RID" -p:NativeLib=Static \
         -o "$ART/publish/static" -p:IntermediateOutputPath="$ART/obj/static/" -nologo -v quiet
     cp "$ART/publish/static/libpyheapnative.a" "$LIB/libpyheapnative.a"
-    # The C objects (Native/phn_entry.c: the entry shims; Native/phn_gc_visit.c: the
-    # collector's visitors) are linked into the .so by the project; the static archive
-    # needs them added.
-    ar rcs "$LIB/libpyheapnative.a" "$ART/obj/static/phn_entry.o" "$ART/obj/static/phn_gc_visit.o"
+    # The C objects (Native/*.c: the entry shims, the collector's visitors, phn_gc_untrack)
+    # are linked into the .so by the project; the static archive needs them added.
+    ar rcs "$LIB/libpyheapnative.a" "$ART/obj/static/phn_entry.o" "$ART/obj/static/phn_gc_visit.o" "$ART/obj/static/phn_gc_track.o"
     local rt; rt="$(nativeaot_runtime_dir)"
     [ -n "$rt" ] || { echo "Native AOT runtime package not found" >&2; exit 1; }
     for f in libbootstrapperdll.o libRuntime.WorkstationGC.a libeventpipe-disabled.a \

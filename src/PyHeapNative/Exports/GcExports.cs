@@ -341,7 +341,13 @@ internal static unsafe class GcExports
         catch (Exception e) { return ExportGuard.Failed(e, "phn_gc_track"); }
     }
 
+    // On Unix phn_gc_untrack itself is C (Native/phn_gc_track.c): it untracks directly when the
+    // caller holds the GIL, and comes here otherwise.
+#if PHN_WINDOWS
     [UnmanagedCallersOnly(EntryPoint = "phn_gc_untrack", CallConvs = [typeof(CallConvCdecl)])]
+#else
+    [UnmanagedCallersOnly(EntryPoint = "phnimpl_gc_untrack", CallConvs = [typeof(CallConvCdecl)])]
+#endif
     public static int Untrack(PhnObject* op)
     {
         try

@@ -33,5 +33,9 @@ internal static class GilExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "phn_gil_held", CallConvs = [typeof(CallConvCdecl)])]
-    public static int Held() => Gil.IsHeld() ? 1 : 0;
+    public static int Held()
+    {
+        Startup.Ensure();
+        return Gil.IsHeld() ? 1 : 0;
+    }
 }

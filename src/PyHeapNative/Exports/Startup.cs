@@ -84,7 +84,7 @@ internal static unsafe class Startup
         GcVisitors.Register();
         NativeVisitors.Register();
         Collector.Initialize();
-        return Generations.Initialize() && Weakrefs.Initialize();
+        return Gil.Initialize() && Generations.Initialize() && Weakrefs.Initialize();
     }
 
     private static void RegisterBuiltins()

@@ -5,31 +5,50 @@
 // briefly, then yield — a collection may hold it for long, so waiting threads must not burn
 // the CPU.
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using PyHeapNative.Core.Os;
 
 namespace PyHeapNative.Core.Objects;
 
-internal static class Gil
+internal static unsafe class Gil
 {
-    private static nuint s_owner;   // Libc.CurrentThread() of the holder, 0 when free
+    // Libc.CurrentThread() of the holder, 0 when free. The word is C's (Native/phn_gc_track.c)
+    // so that phn_gc_untrack can tell, without a transition, that its caller holds the GIL.
+    private static nuint* s_owner;
+
+    internal static bool Initialize()
+    {
+#if PHN_WINDOWS
+        s_owner = (nuint*)Libc.Calloc(1, (nuint)sizeof(nuint));
+#else
+        s_owner = OwnerWord();
+#endif
+        return s_owner != null;
+    }
+
+#if !PHN_WINDOWS
+    [DllImport("phn_native", EntryPoint = "phnimpl_gil_owner_address")]
+    [SuppressGCTransition]
+    private static extern nuint* OwnerWord();
+#endif
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static bool IsHeld() => Volatile.Read(ref s_owner) == Libc.CurrentThread();
+    internal static bool IsHeld() => Volatile.Read(ref *s_owner) == Libc.CurrentThread();
 
     /// <summary>Takes the lock unless this thread holds it; true if this call took it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static bool EnterIfNeeded()
     {
         nuint me = Libc.CurrentThread();
-        if (Volatile.Read(ref s_owner) == me)
+        if (Volatile.Read(ref *s_owner) == me)
             return false;
-        if (Interlocked.CompareExchange(ref s_owner, me, (nuint)0) != 0)
+        if (Interlocked.CompareExchange(ref *s_owner, me, (nuint)0) != 0)
             EnterContended(me);
         return true;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Exit() => Volatile.Write(ref s_owner, (nuint)0);
+    internal static void Exit() => Volatile.Write(ref *s_owner, (nuint)0);
 
     /// <summary>phn_gil_release: gives the lock back if the matching ensure took it; false
     /// if this thread does not hold the lock.</summary>
@@ -48,7 +67,7 @@ internal static class Gil
         int spins = 0;
         while (true)
         {
-            if (Volatile.Read(ref s_owner) == 0 && Interlocked.CompareExchange(ref s_owner, me, (nuint)0) == 0)
+            if (Volatile.Read(ref *s_owner) == 0 && Interlocked.CompareExchange(ref *s_owner, me, (nuint)0) == 0)
                 return;
             if (++spins < 100)
                 Thread.SpinWait(16);
