@@ -61,7 +61,7 @@ internal static unsafe partial class Pymalloc
             {
                 if (!AddNewArena(sizeIndex))
                     return null;
-                PoolHeader* head = s_usedPools + sizeIndex;
+                PoolHeader* head = UsedPools(sizeIndex);
                 if (head->NextPool != head)
                 {
                     ArenaLock.Exit();
@@ -142,7 +142,7 @@ internal static unsafe partial class Pymalloc
         }
 
         // Front-link to the (empty) list of used pools of the class.
-        PoolHeader* head = s_usedPools + sizeIndex;
+        PoolHeader* head = UsedPools(sizeIndex);
         pool->NextPool = head;
         pool->PrevPool = head;
         head->NextPool = pool;

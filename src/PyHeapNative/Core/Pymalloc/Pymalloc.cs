@@ -39,14 +39,18 @@ internal static unsafe partial class Pymalloc
     /// <summary>Guards the arenas; taken after a class lock, never before one.</summary>
     internal static HeapLock ArenaLock;
 
-    /// <summary>One lock per size class, each on a cache line of its own.</summary>
-    private static byte* s_classLocks;
-    private const int LockStride = 64;
+    /// <summary>One cache line per size class holding everything its fast path touches
+    /// outside the pools: the class lock (offset 0) and the head of its used-pool list
+    /// (offset 8: a fake pool header whose NextPool is the first used pool of the class,
+    /// itself when the list is empty; CPython overlays the heads on an array of pointers, and
+    /// plain sentinel nodes behave the same). Threads working on different classes share no
+    /// line.</summary>
+    private static byte* s_classLines;
+    private const int LineSize = 64;
+    private const int UsedPoolsOffset = 8;
 
-    /// <summary>One list head per size class: a fake pool header whose NextPool is the first
-    /// used pool of the class (itself when the list is empty). CPython overlays the heads on
-    /// an array of pointers; plain sentinel nodes behave the same.</summary>
-    private static PoolHeader* s_usedPools;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static PoolHeader* UsedPools(uint sizeIndex) => (PoolHeader*)(s_classLines + sizeIndex * LineSize + UsedPoolsOffset);
 
     /// <summary>Live MEM/OBJ blocks that pymalloc handed to the RAW domain.</summary>
     internal static long RawAllocatedBlocks;
@@ -217,7 +221,7 @@ internal static unsafe partial class Pymalloc
     internal static PoolHeader* PoolOf(void* p) => (PoolHeader*)((nuint)p & ~PoolSizeMask);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static HeapLock* ClassLock(uint sizeIndex) => (HeapLock*)(s_classLocks + sizeIndex * LockStride);
+    private static HeapLock* ClassLock(uint sizeIndex) => (HeapLock*)(s_classLines + sizeIndex * LineSize);
 
     /// <summary>Every class lock, then the arena lock: the whole heap (statistics, checks).</summary>
     internal static void LockAll()
@@ -244,7 +248,7 @@ internal static unsafe partial class Pymalloc
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static byte* AllocateBlock(uint sizeIndex)
     {
-        PoolHeader* head = s_usedPools + sizeIndex;
+        PoolHeader* head = UsedPools(sizeIndex);
         PoolHeader* pool = head->NextPool;
         if (pool != head)
         {
@@ -302,7 +306,7 @@ internal static unsafe partial class Pymalloc
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void InsertToUsedPool(PoolHeader* pool)
     {
-        PoolHeader* head = s_usedPools + pool->SizeIndex;
+        PoolHeader* head = UsedPools(pool->SizeIndex);
         PoolHeader* next = head->NextPool;
         pool->NextPool = next;
         pool->PrevPool = head;
@@ -342,24 +346,25 @@ internal static unsafe partial class Pymalloc
     /// <summary>Allocates the list heads and the radix-tree root. False when out of memory.</summary>
     internal static bool Initialize()
     {
-        if (s_usedPools != null)
+        if (s_classLines != null)
             return true;
-        var heads = (PoolHeader*)Os.Libc.Calloc(NumSizeClasses, (nuint)sizeof(PoolHeader));
+        var lines = (byte*)Os.Libc.Calloc(NumSizeClasses + 1, LineSize);
         var lastOfCount = (ArenaObject**)Os.Libc.Calloc(MaxPoolsInArena + 1, (nuint)sizeof(ArenaObject*));
-        var locks = (byte*)Os.Libc.Calloc(NumSizeClasses + 1, LockStride);
-        if (heads == null || lastOfCount == null || locks == null || !ArenaMap.Initialize())
+        if (lines == null || lastOfCount == null || !ArenaMap.Initialize())
         {
-            Os.Libc.Free(heads);
+            Os.Libc.Free(lines);
             Os.Libc.Free(lastOfCount);
-            Os.Libc.Free(locks);
             return false;
         }
-        // Aligned to a line, one line per lock.
-        s_classLocks = (byte*)(((nuint)locks + LockStride - 1) & ~(nuint)(LockStride - 1));
-        for (int i = 0; i < NumSizeClasses; i++)
-            heads[i].NextPool = heads[i].PrevPool = &heads[i];
+        // Aligned to a line (the extra line of the allocation leaves room).
+        byte* aligned = (byte*)(((nuint)lines + LineSize - 1) & ~(nuint)(LineSize - 1));
+        for (uint i = 0; i < NumSizeClasses; i++)
+        {
+            PoolHeader* head = (PoolHeader*)(aligned + i * LineSize + UsedPoolsOffset);
+            head->NextPool = head->PrevPool = head;
+        }
         s_lastArenaWithFreePools = lastOfCount;
-        s_usedPools = heads;
+        s_classLines = aligned;
         return true;
     }
 }

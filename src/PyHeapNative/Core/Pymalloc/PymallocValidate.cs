@@ -109,7 +109,7 @@ internal static unsafe partial class Pymalloc
         if (p->Count + free + virgin != capacity)
             return $"pool {(nuint)p:x}: {p->Count} used + {free} free + {virgin} virgin != {capacity}";
         bool full = p->Count == capacity;
-        bool listed = PoolIsInList(p, s_usedPools + p->SizeIndex);
+        bool listed = PoolIsInList(p, UsedPools(p->SizeIndex));
         if (full == listed)
             return $"pool {(nuint)p:x}: {(full ? "full pool on" : "used pool missing from")} the used list of class {p->SizeIndex}";
         return null;
@@ -164,7 +164,7 @@ internal static unsafe partial class Pymalloc
     {
         for (uint c = 0; c < NumSizeClasses; c++)
         {
-            PoolHeader* head = s_usedPools + c;
+            PoolHeader* head = UsedPools(c);
             PoolHeader* prev = head;
             uint n = 0;
             for (PoolHeader* p = head->NextPool; p != head; prev = p, p = p->NextPool)
