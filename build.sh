@@ -100,8 +100,25 @@ native_test() {
     "$ROOT/native-tests/run.sh" "$out"
 }
 
+# libclang for the ABI check (tests/PyHeapNative.Tests/AbiTests.cs): Debian's libclang1-14,
+# installed when missing as the bench installs its packages (as root only). Never fails: without
+# libclang the ABI tests are skipped, and say why.
+ensure_libclang() {
+    local pkg=libclang1-14
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' && return 0
+    ls /usr/lib/llvm-*/lib/libclang.so.1 >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "net-test: $pkg is missing (apt-get install it as root): the ABI check will be skipped" >&2
+        return 0
+    fi
+    log "installing $pkg (libclang for the ABI check)"
+    { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null; } \
+        || echo "net-test: could not install $pkg: the ABI check will be skipped" >&2
+}
+
 net_test() {
     ensure_built
+    ensure_libclang
     log "NUnit tests"
     PYHEAPNATIVE_LIBRARY="$LIB/libpyheapnative.so" PHN_REPO_ROOT="$ROOT" \
         dotnet test "$ROOT/tests/PyHeapNative.Tests/PyHeapNative.Tests.csproj" -c "$CONFIG" -nologo \
