@@ -11,8 +11,11 @@ namespace PyHeapNative.Interop;
 /// <list type="number">
 /// <item><description>the <see cref="ResolvingLibrary"/> handlers, in subscription order (first non-zero handle wins);</description></item>
 /// <item><description>the path in the <c>PYHEAPNATIVE_LIBRARY</c> environment variable (a load failure is an error, not a fallback);</description></item>
-/// <item><description><c>NativeLibrary.TryLoad(name, assembly, searchPath)</c> with <c>libpyheapnative.so.0</c>, then <c>libpyheapnative</c>;</description></item>
-/// <item><description><c>runtimes/&lt;rid&gt;/native/</c> next to this assembly (the NuGet layout);</description></item>
+/// <item><description>the application folder (<see cref="AppContext.BaseDirectory"/>), then the folder of this assembly:
+/// <c>libpyheapnative.so.0</c>, <c>libpyheapnative.so</c> (<c>pyheapnative.dll</c> on Windows, <c>libpyheapnative.0.dylib</c>/<c>libpyheapnative.dylib</c> on macOS);</description></item>
+/// <item><description><c>runtimes/&lt;rid&gt;/native/</c> under those two folders (the NuGet layout, as <c>dotnet build</c> copies it),
+/// for the runtime's RID and the portable one (<c>linux-x64</c>, ...);</description></item>
+/// <item><description><c>NativeLibrary.TryLoad</c> by name with the assembly's search paths (the system's library path, <c>LD_LIBRARY_PATH</c>);</description></item>
 /// <item><description>the runtime's default probing.</description></item>
 /// </list>
 /// </summary>
@@ -39,8 +42,12 @@ public static class NativeLibraryResolver
     /// </summary>
     public static event Func<string, Assembly, DllImportSearchPath?, nint>? ResolvingLibrary;
 
-    /// <summary>How the library was found ("hook", the path, or the name passed to TryLoad); null before loading or when the default probing found it.</summary>
-    internal static string? LoadedFrom { get; private set; }
+    /// <summary>
+    /// Where the library was loaded from: "hook" (a <see cref="ResolvingLibrary"/> handler), a
+    /// file path, or the name given to <c>NativeLibrary.TryLoad</c>; null before the first
+    /// call into the library, or when the runtime's default probing found it.
+    /// </summary>
+    public static string? LoadedFrom { get; private set; }
 
     /// <summary>Registers the resolver for the Interop assembly, once.</summary>
     internal static void Register()
@@ -91,7 +98,14 @@ public static class NativeLibraryResolver
             }
         }
 
-        // 3. by name, with the assembly's search paths
+        // 3. the application folder and 4. runtimes/<rid>/native (this assembly's folder too)
+        if (TryLoadFirst(CandidatePaths(AppContext.BaseDirectory, AssemblyDirectory(assembly)), out nint handle, out string? loaded))
+        {
+            LoadedFrom = loaded;
+            return handle;
+        }
+
+        // 5. by name, with the assembly's search paths
         foreach (string name in ProbingNames())
         {
             if (NativeLibrary.TryLoad(name, assembly, searchPath, out nint h))
@@ -101,25 +115,53 @@ public static class NativeLibraryResolver
             }
         }
 
-        // 4. runtimes/<rid>/native next to the assembly
-        string? dir = AssemblyDirectory(assembly);
-        if (dir != null)
+        return 0;   // 6. default probing
+    }
+
+    /// <summary>
+    /// The files tried in steps 3 and 4, in order: the library's file names in each folder,
+    /// then in <c>runtimes/&lt;rid&gt;/native</c> of each folder (duplicate folders once).
+    /// </summary>
+    internal static IEnumerable<string> CandidatePaths(string? applicationDirectory, string? assemblyDirectory)
+    {
+        var dirs = new List<string>();
+        foreach (string? d in new[] { applicationDirectory, assemblyDirectory })
+        {
+            if (string.IsNullOrEmpty(d))
+                continue;
+            string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(d));
+            if (!dirs.Contains(full))
+                dirs.Add(full);
+        }
+        foreach (string dir in dirs)
+        {
+            foreach (string name in FileNames())
+                yield return Path.Combine(dir, name);
+        }
+        foreach (string dir in dirs)
         {
             foreach (string rid in RuntimeIdentifiers())
             {
                 foreach (string name in FileNames())
-                {
-                    string candidate = Path.Combine(dir, "runtimes", rid, "native", name);
-                    if (File.Exists(candidate) && NativeLibrary.TryLoad(candidate, out nint h))
-                    {
-                        LoadedFrom = candidate;
-                        return h;
-                    }
-                }
+                    yield return Path.Combine(dir, "runtimes", rid, "native", name);
             }
         }
+    }
 
-        return 0;   // 5. default probing
+    /// <summary>Loads the first candidate that exists and loads.</summary>
+    internal static bool TryLoadFirst(IEnumerable<string> candidates, out nint handle, out string? loadedFrom)
+    {
+        foreach (string candidate in candidates)
+        {
+            if (File.Exists(candidate) && NativeLibrary.TryLoad(candidate, out handle))
+            {
+                loadedFrom = candidate;
+                return true;
+            }
+        }
+        handle = 0;
+        loadedFrom = null;
+        return false;
     }
 
     private static string[] ProbingNames()
@@ -140,7 +182,8 @@ public static class NativeLibraryResolver
         return ["libpyheapnative.so.0", "libpyheapnative.so"];
     }
 
-    private static IEnumerable<string> RuntimeIdentifiers()
+    /// <summary>The runtime's RID, then the portable one (<c>linux-x64</c>, <c>win-x64</c>, <c>osx-arm64</c>, ...) if different.</summary>
+    internal static IEnumerable<string> RuntimeIdentifiers()
     {
         string rid = RuntimeInformation.RuntimeIdentifier;
         yield return rid;
@@ -152,10 +195,9 @@ public static class NativeLibraryResolver
 
     private static string? AssemblyDirectory(Assembly assembly)
     {
-#pragma warning disable IL3000 // "" in a single-file app, handled below
+#pragma warning disable IL3000 // "" in a single-file app: the application folder covers it
         string location = assembly.Location;
 #pragma warning restore IL3000
-        string? dir = location.Length != 0 ? Path.GetDirectoryName(location) : AppContext.BaseDirectory;
-        return string.IsNullOrEmpty(dir) ? null : dir;
+        return location.Length != 0 ? Path.GetDirectoryName(location) : null;
     }
 }

@@ -1,5 +1,7 @@
-// PyHeap.cs - a small idiomatic API over Native: the three domains, statistics, the heap
-// checker and errors as exceptions.
+// PyHeap.cs - the idiomatic API over Native: the three domains (raw pointers or owned
+// PyHeapBlock handles), statistics, the heap checker, the GIL and errors as exceptions.
+// PyHeap.Gc (PyHeap.Gc.cs), PyHeap.Tracemalloc (PyHeap.Tracemalloc.cs) and the object model
+// (Objects.cs) complete it.
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.InteropServices;
 
@@ -35,7 +37,19 @@ public enum PyHeapStatus
     Corrupt = Native.PHN_ECORRUPT,
 }
 
-/// <summary>A failed PyHeapNative call: its status and <c>phn_last_error_message()</c>.</summary>
+/// <summary>
+/// A failed PyHeapNative call whose status has no closer .NET exception
+/// (<see cref="PyHeapStatus.Internal"/>, <see cref="PyHeapStatus.Corrupt"/>): its status and
+/// <c>phn_last_error_message()</c>.
+/// </summary>
+/// <remarks>
+/// The other statuses map to the usual types, each carrying the library's message and the
+/// status in <c>Exception.Data["PyHeapStatus"]</c>: <see cref="PyHeapStatus.InvalidArgument"/>
+/// to <see cref="ArgumentException"/>, <see cref="PyHeapStatus.OutOfMemory"/> to
+/// <see cref="OutOfMemoryException"/>, <see cref="PyHeapStatus.InvalidState"/> to
+/// <see cref="InvalidOperationException"/> and <see cref="PyHeapStatus.NotSupported"/> to
+/// <see cref="NotSupportedException"/>.
+/// </remarks>
 public sealed class PyHeapException : Exception
 {
     /// <summary>Creates the exception for a status code and message.</summary>
@@ -122,6 +136,25 @@ public sealed unsafe class PyHeapDomain
         if (p == null)
             ThrowHelper.ThrowOutOfMemory(newSize);
         return (nint)p;
+    }
+
+    /// <summary>
+    /// Allocates <paramref name="size"/> bytes as an owned <see cref="PyHeapBlock"/>, freed by
+    /// this domain when the block is disposed (or finalized).
+    /// </summary>
+    /// <param name="size">The size in bytes (0 gives a distinct, non-null block).</param>
+    /// <param name="zeroed">Whether the bytes are zeroed (<c>calloc</c>) rather than uninitialised.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="size"/> is above <see cref="long.MaxValue"/>.</exception>
+    /// <exception cref="OutOfMemoryException">The allocator returned null.</exception>
+    public PyHeapBlock Allocate(nuint size, bool zeroed = false)
+    {
+        if (size > long.MaxValue)
+            ThrowHelper.ThrowSizeOutOfRange(nameof(size));
+        // The handle object exists before the native block, so no failure can leak the block.
+        var block = new PyHeapBlock(Kind);
+        nint p = zeroed ? Calloc(1, size) : Malloc(size);
+        block.Attach(p, size);
+        return block;
     }
 
     /// <summary>Frees a block of this domain; 0 does nothing.</summary>
@@ -236,16 +269,20 @@ public sealed record PyHeapStats
 
 /// <summary>
 /// The PyHeapNative heap: CPython's memory manager (RAW/MEM/OBJ domains and pymalloc) in
-/// <c>libpyheapnative</c>. Every member is thread-safe.
+/// <c>libpyheapnative</c>, its cyclic garbage collector (<see cref="Gc"/>) and tracemalloc
+/// (<see cref="Tracemalloc"/>); objects are made with <see cref="PyType"/>. Every member is
+/// thread-safe. Failures throw <see cref="ArgumentException"/>, <see cref="OutOfMemoryException"/>,
+/// <see cref="InvalidOperationException"/> or <see cref="PyHeapException"/> with the library's message.
 /// </summary>
 /// <example>
 /// <code>
 /// nint p = PyHeap.Obj.Malloc(64);
 /// try { /* use p */ } finally { PyHeap.Obj.Free(p); }
+/// using (PyHeapBlock block = PyHeap.Mem.Allocate(100)) { block.AsSpan().Clear(); }
 /// Console.WriteLine(PyHeap.FormatMallocStats());
 /// </code>
 /// </example>
-public static unsafe class PyHeap
+public static unsafe partial class PyHeap
 {
     /// <summary>The RAW domain (<c>PyMem_Raw*</c>).</summary>
     public static PyHeapDomain Raw { get; } = new(PyHeapDomainKind.Raw);
@@ -275,8 +312,52 @@ public static unsafe class PyHeap
     public static string? AllocatorName => Marshal.PtrToStringUTF8((nint)Native.AllocatorName());
 
     /// <summary>Starts the library explicitly (every call does it implicitly).</summary>
-    /// <exception cref="PyHeapException">The configuration is invalid.</exception>
+    /// <exception cref="PyHeapException">The library could not start.</exception>
     public static void Initialize() => Check(Native.Init());
+
+    /// <summary>
+    /// Takes the library's global lock (CPython's GIL, <c>phn_gil_ensure</c>) for the calling
+    /// thread until the returned scope is disposed; recursive. Every object and collector call
+    /// takes it by itself, so hold it only to make several calls atomic.
+    /// </summary>
+    /// <remarks>
+    /// Do not wait for other threads (or for .NET finalizers, which may release objects) while
+    /// holding it: they may need it.
+    /// </remarks>
+    /// <example><code>
+    /// using (PyHeap.AcquireGil())
+    /// {
+    ///     a[0] = b;
+    ///     b[0] = a;
+    /// }
+    /// </code></example>
+    public static GilScope AcquireGil() => new(Native.GilEnsure());
+
+    /// <summary>Whether the calling thread holds the library's global lock (<c>phn_gil_held</c>).</summary>
+    public static bool IsGilHeld => Native.GilHeld() == 1;
+
+    /// <summary>
+    /// Raised when a managed callback called by the library (a <see cref="Gc.Callbacks"/>
+    /// handler, a weak-reference callback, <see cref="Gc.DebugOutput"/>) throws. The exception
+    /// never crosses into the library; without a handler it is written to standard error, as
+    /// CPython's "Exception ignored in" report.
+    /// </summary>
+    public static event Action<Exception>? CallbackException;
+
+    internal static void ReportCallbackException(Exception e)
+    {
+        try
+        {
+            if (CallbackException is { } handlers)
+                handlers(e);
+            else
+                Console.Error.WriteLine($"Exception ignored in a PyHeapNative callback: {e}");
+        }
+        catch
+        {
+            // never let anything escape into native code
+        }
+    }
 
     /// <summary>A snapshot of pymalloc's statistics.</summary>
     /// <exception cref="PyHeapException">The library reported an error.</exception>
@@ -319,22 +400,76 @@ public static unsafe class PyHeap
     /// <summary>This thread's last error message ("" if none).</summary>
     public static string LastErrorMessage => Marshal.PtrToStringUTF8((nint)Native.LastErrorMessage()) ?? "";
 
-    private static void Check(int status)
+    internal static void Check(int status)
     {
         if (status != Native.PHN_OK)
             ThrowHelper.ThrowForStatus(status);
     }
 }
 
+/// <summary>
+/// The library's global lock held by this thread, from <see cref="PyHeap.AcquireGil"/>;
+/// <see cref="Dispose"/> gives it back (<c>phn_gil_release</c>) on the same thread.
+/// </summary>
+/// <remarks>Use it in a <c>using</c> statement; do not copy it (each copy would release).</remarks>
+public struct GilScope : IDisposable
+{
+    private int _state;   // PHN_GIL_LOCKED / PHN_GIL_UNLOCKED + 1; 0 once released
+
+    internal GilScope(int state)
+    {
+        if (state < 0)
+            ThrowHelper.ThrowForStatus(state);
+        _state = state + 1;
+    }
+
+    /// <summary>Releases the lock if this scope took it; a second call does nothing.</summary>
+    public void Dispose()
+    {
+        int s = _state;
+        _state = 0;
+        if (s != 0)
+            Native.GilRelease(s - 1);
+    }
+}
+
 internal static class ThrowHelper
 {
-    [DoesNotReturn]
-    internal static void ThrowForStatus(int status)
+    /// <summary>The exception for a status, with phn_last_error_message() (read now, on this thread).</summary>
+    internal static Exception ForStatus(int status)
     {
         string message = PyHeap.LastErrorMessage;
         if (message.Length == 0)
             message = $"PyHeapNative call failed with status {status}";
-        throw new PyHeapException((PyHeapStatus)status, message);
+        Exception e = status switch
+        {
+            Native.PHN_EINVAL => new ArgumentException(message),
+            Native.PHN_ENOMEM => new OutOfMemoryException(message),
+            Native.PHN_ESTATE => new InvalidOperationException(message),
+            Native.PHN_ENOTSUP => new NotSupportedException(message),
+            _ => new PyHeapException((PyHeapStatus)status, message),
+        };
+        e.Data["PyHeapStatus"] = (PyHeapStatus)status;
+        return e;
+    }
+
+    [DoesNotReturn]
+    internal static void ThrowForStatus(int status) => throw ForStatus(status);
+
+    /// <summary>A call returned null (or another failure value): throws for phn_last_error_code().</summary>
+    [DoesNotReturn]
+    internal static void ThrowLastError()
+    {
+        int code = Native.LastErrorCode();
+        ThrowForStatus(code != Native.PHN_OK ? code : Native.PHN_EINTERNAL);
+    }
+
+    /// <summary>Throws for a negative 64-bit result (a status) and returns the others.</summary>
+    internal static long CheckCount(long result)
+    {
+        if (result < 0)
+            ThrowForStatus(result < int.MinValue ? Native.PHN_EINTERNAL : (int)result);
+        return result;
     }
 
     [DoesNotReturn]
