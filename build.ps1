@@ -9,6 +9,8 @@
                PREFIX\lib, pyheapnative.pc -> PREFIX\lib\pkgconfig, the CMake package
                (find_package(PyHeapNative)) -> PREFIX\lib\cmake\PyHeapNative; builds only when
                artifacts\ lacks the library
+  bench-net    BenchmarkDotNet, managed side (tests\PyHeapNative.Benchmarks); its arguments in
+               $env:PHN_BENCH_ARGS (for example "--job short"; default: all, full job)
   native-test | net-test | py-test | clean
   Native AOT cannot cross-compile between operating systems: run this on Windows with the
   .NET SDK, the Visual Studio C++ build tools (for the Native AOT linker) and python.
@@ -129,6 +131,16 @@ function Invoke-PyTest {
     Invoke-Checked python @("-m", "unittest", "discover", "-s", (Join-Path $Root "tests\python"), "-t", (Join-Path $Root "tests\python"), "-v")
 }
 
+function Invoke-BenchNet {
+    Invoke-Ensure
+    $out = Join-Path $Art "bench-net"; $lib = Join-Path $out "lib"
+    New-Item -ItemType Directory -Force -Path $lib | Out-Null
+    Copy-Item (Join-Path $Lib "pyheapnative.dll") $lib -Force
+    $env:PYHEAPNATIVE_LIBRARY = Join-Path $lib "pyheapnative.dll"; $env:PHN_REPO_ROOT = $Root
+    $extra = if ($env:PHN_BENCH_ARGS) { $env:PHN_BENCH_ARGS -split '\s+' } else { @() }
+    Invoke-Checked dotnet (@("run", "-c", "Release", "--project", (Join-Path $Root "tests\PyHeapNative.Benchmarks\PyHeapNative.Benchmarks.csproj"), "--", "--artifacts", $out) + $extra)
+}
+
 function Invoke-Demo {
     Invoke-Ensure
     $out = Join-Path $Art "demo"; New-Item -ItemType Directory -Force -Path $out | Out-Null
@@ -140,15 +152,19 @@ function Invoke-Demo {
 
 switch ($Verb) {
     "build" { Invoke-Build }
-    "test" { Invoke-Build; $env:PHN_SKIP_BUILD = "1"; Invoke-NativeTest; Invoke-NetTest; Invoke-PyTest }
+    "test" {
+        Invoke-Build; $env:PHN_SKIP_BUILD = "1"; Invoke-NativeTest; Invoke-NetTest; Invoke-PyTest
+        Invoke-Checked dotnet @("build", (Join-Path $Root "tests\PyHeapNative.Benchmarks\PyHeapNative.Benchmarks.csproj"), "-c", "Release", "-nologo", "-v", "quiet")
+    }
     "demo" { Invoke-Demo }
     "install" { Invoke-Install $Prefix }
     "native-test" { Invoke-NativeTest }
     "net-test" { Invoke-NetTest }
     "py-test" { Invoke-PyTest }
+    "bench-net" { Invoke-BenchNet }
     "clean" {
         if (Test-Path $Art) { Remove-Item -Recurse -Force $Art }
         Get-ChildItem -Path (Join-Path $Root "src"), (Join-Path $Root "tests") -Recurse -Directory -Include bin, obj | Remove-Item -Recurse -Force
     }
-    default { Write-Error "usage: build.ps1 [build|test|demo|install PREFIX|native-test|net-test|py-test|clean]"; exit 2 }
+    default { Write-Error "usage: build.ps1 [build|test|demo|bench-net|install PREFIX|native-test|net-test|py-test|clean]"; exit 2 }
 }

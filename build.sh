@@ -3,7 +3,9 @@
 #   build          (default) libpyheapnative.so + .a, header and pkg-config file into artifacts/
 #   test           everything CI runs: C tests, NUnit tests, Python unittest
 #   demo           build and run the C example (the main job)
-#   bench          comparative benchmarks (installs mimalloc, jemalloc, libpython when missing)
+#   bench          comparative benchmarks (installs mimalloc, jemalloc, libpython when missing),
+#                  then bench-net --job short
+#   bench-net [ARGS] BenchmarkDotNet, managed side (tests/PyHeapNative.Benchmarks); ARGS go to it
 #   install PREFIX headers, .so/.a (+ nativeaot/), pyheapnative.pc and the CMake package
 #                  (find_package(PyHeapNative)) under PREFIX; builds only if artifacts/ lacks them
 #   native-test    only the C tests          py-test   only the Python tests
@@ -141,6 +143,8 @@ test_all() {
     native_test 2>&1 | tee "$ART/native.log" || rc=1
     net_test >/dev/null || rc=1
     py_test >/dev/null || rc=1
+    log "building tests/PyHeapNative.Benchmarks (not run)"
+    dotnet build "$ROOT/tests/PyHeapNative.Benchmarks/PyHeapNative.Benchmarks.csproj" -c Release -nologo -v quiet || rc=1
     c_ok=$(awk '/^[0-9]+ passed, [0-9]+ failed$/ {s+=$1} END {print s+0}' "$ART/native.log")
     c_bad=$(awk '/^[0-9]+ passed, [0-9]+ failed$/ {s+=$3} END {print s+0}' "$ART/native.log")
     n_ok=$(grep -oE 'Passed: *[0-9]+' "$ART/nunit.log" | tail -n1 | grep -oE '[0-9]+' || echo 0)
@@ -195,6 +199,18 @@ install_prefix() {
 bench() {
     ensure_built
     "$ROOT/native-tests/bench/run.sh" "$ART/bench"
+    PHN_SKIP_BUILD=1 bench_net --job short
+}
+
+# BenchmarkDotNet (tests/PyHeapNative.Benchmarks) against a private copy of the library, so a
+# rebuild during the run changes nothing; ARGS go to BenchmarkDotNet (default: all, full job).
+bench_net() {
+    ensure_built
+    local out="$ART/bench-net"; mkdir -p "$out/lib"
+    install -m 0755 "$LIB/libpyheapnative.so.0" "$out/lib/libpyheapnative.so.0"
+    log "BenchmarkDotNet: reports in $out/results"
+    PYHEAPNATIVE_LIBRARY="$out/lib/libpyheapnative.so.0" PHN_REPO_ROOT="$ROOT" dotnet run -c Release \
+        --project "$ROOT/tests/PyHeapNative.Benchmarks/PyHeapNative.Benchmarks.csproj" -- --artifacts "$out" "$@"
 }
 
 clean() { rm -rf "$ART"; find "$ROOT/src" "$ROOT/tests" -type d \( -name bin -o -name obj \) -prune -exec rm -rf {} +; }
@@ -208,7 +224,8 @@ case "$verb" in
     net-test) net_test ;;
     py-test) py_test ;;
     bench) bench ;;
+    bench-net) bench_net "$@" ;;
     install) install_prefix "$@" ;;
     clean) clean ;;
-    *) echo "usage: $0 [build|test|demo|bench|install PREFIX|native-test|net-test|py-test|clean]" >&2; exit 2 ;;
+    *) echo "usage: $0 [build|test|demo|bench|bench-net [ARGS]|install PREFIX|native-test|net-test|py-test|clean]" >&2; exit 2 ;;
 esac
