@@ -68,6 +68,14 @@ internal static unsafe class Startup
         }
 
         s_status = fatal == null ? Status.Ok : Status.InvalidArgument;
+        try
+        {
+            NativeFastPath.Configure();
+        }
+        catch (Exception)
+        {
+            // Without it every call takes the managed path: slower, never wrong.
+        }
         Volatile.Write(ref s_state, Started);
         if (fatal != null)
         {

@@ -45,6 +45,9 @@ internal static unsafe class ArenaMap
     }
 
     private static void*** s_root;      // RootLength pointers to mid nodes (each MidLength pointers to bottoms)
+    /// <summary>The root of the tree, for the C fast path (Native/phn_entry.c).</summary>
+    internal static void*** Root => s_root;
+
     internal static int MidCount;
     internal static int BotCount;
 

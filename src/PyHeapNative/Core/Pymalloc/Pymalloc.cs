@@ -49,6 +49,9 @@ internal static unsafe partial class Pymalloc
     private const int LineSize = 64;
     private const int UsedPoolsOffset = 8;
 
+    /// <summary>The class lines, for the C fast path (Native/phn_entry.c).</summary>
+    internal static byte* ClassLines => s_classLines;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static PoolHeader* UsedPools(uint sizeIndex) => (PoolHeader*)(s_classLines + sizeIndex * LineSize + UsedPoolsOffset);
 
