@@ -4,7 +4,8 @@
  *    transition each way (about 90 instructions per malloc + free pair, more than pymalloc's
  *    own work). So when MEM or OBJ is served by plain pymalloc (no hooks, no tracing, no
  *    custom allocator), the common cases are done right here, on pymalloc's own structures,
- *    under the same per-class lock as the managed code (Core/Pymalloc/Pymalloc.cs):
+ *    under the same per-class lock as the managed code (Core/Pymalloc/Pymalloc.cs), in the
+ *    calling thread's heap (the same hash of pthread_self as Pymalloc.CurrentHeap):
  *      malloc: the first used pool of the class has a free block (or a virgin block to
  *              thread on) and does not become full;
  *      free:   the block is pymalloc's, its pool was not full and does not become empty.
@@ -22,6 +23,7 @@
  *    and the unwinder costs microseconds. The phnimpl_* symbols are referenced as hidden,
  *    which keeps them out of the dynamic symbol table: only the phn_* names below are
  *    exported (IlcArg --export-dynamic-symbol). */
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -37,6 +39,8 @@ enum {
     SMALL_REQUEST_THRESHOLD = 512,
     POOL_BITS = 14,
     ARENA_BITS = 20,
+    NUM_SIZE_CLASSES = 32,
+    HEAP_SHIFT = 62,          /* Pymalloc.HeapShift: 4 heaps */
     CLASS_LINE = 64,          /* Pymalloc.LineSize: lock at 0, used-pool head at 8 */
     USED_POOLS_OFFSET = 8,
     ROOT_BITS = 15, MID_BITS = 15, BOT_BITS = 64 - ARENA_BITS - ROOT_BITS - MID_BITS,
@@ -45,7 +49,7 @@ enum {
 
 typedef struct pool_header {
     uint32_t count;
-    uint32_t padding;
+    uint32_t heap;
     void* freeblock;
     struct pool_header* nextpool;
     struct pool_header* prevpool;
@@ -88,6 +92,11 @@ static inline int owns(const void* p) {
     return tail < leaf->tail_lo || (leaf->tail_hi != 0 && tail >= leaf->tail_hi);
 }
 
+/* Pymalloc.CurrentHeap: the calling thread's heap. */
+static inline uint32_t current_heap(void) {
+    return (uint32_t)(((uint64_t)(uintptr_t)pthread_self() * 0x9E3779B97F4A7C15ull) >> HEAP_SHIFT);
+}
+
 static inline int try_lock(int32_t* lock) {
     int32_t expected = 0;
     return __atomic_compare_exchange_n(lock, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
@@ -95,9 +104,10 @@ static inline int try_lock(int32_t* lock) {
 
 static inline void unlock(int32_t* lock) { __atomic_store_n(lock, 0, __ATOMIC_RELEASE); }
 
-/* A block of class idx from the first used pool, or NULL: take the managed path. */
+/* A block of class idx from the first used pool of the thread's heap, or NULL: take the
+ * managed path. */
 static inline void* fast_alloc(uint32_t idx) {
-    char* line = class_lines + (size_t)idx * CLASS_LINE;
+    char* line = class_lines + (size_t)(current_heap() * NUM_SIZE_CLASSES + idx) * CLASS_LINE;
     int32_t* lock = (int32_t*)line;
     if (!try_lock(lock))
         return NULL;
@@ -129,7 +139,7 @@ static inline int fast_free(void* p) {
     if (!owns(p))
         return 0;
     pool_header* pool = (pool_header*)((uintptr_t)p & ~(((uintptr_t)1 << POOL_BITS) - 1));
-    int32_t* lock = (int32_t*)(class_lines + (size_t)pool->szidx * CLASS_LINE);
+    int32_t* lock = (int32_t*)(class_lines + (size_t)(pool->heap * NUM_SIZE_CLASSES + pool->szidx) * CLASS_LINE);
     if (!try_lock(lock))
         return 0;
     int done = 0;

@@ -47,7 +47,7 @@ internal static unsafe partial class Pymalloc
     /// arena can be had; the caller then falls back to RAW.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static byte* AllocateFromNewPool(uint sizeIndex)
+    private static byte* AllocateFromNewPool(uint list)
     {
         // Entered with the class lock held; returns with it held and the arena lock free.
         ArenaLock.Enter();
@@ -59,17 +59,17 @@ internal static unsafe partial class Pymalloc
             // taken every pool of the arenas that were usable (then try again).
             while (s_usableArenas == null)
             {
-                if (!AddNewArena(sizeIndex))
+                if (!AddNewArena(list))
                     return null;
-                PoolHeader* head = UsedPools(sizeIndex);
+                PoolHeader* head = UsedPools(list);
                 if (head->NextPool != head)
                 {
                     ArenaLock.Exit();
                     arenaLocked = false;
-                    return AllocateBlock(sizeIndex);
+                    return AllocateBlock(list);
                 }
             }
-            return TakePool(sizeIndex);
+            return TakePool(list);
         }
         catch (Exception e)
         {
@@ -80,7 +80,7 @@ internal static unsafe partial class Pymalloc
                 ArenaLock.Exit();
                 arenaLocked = false;
             }
-            HeapLock* classLock = ClassLock(sizeIndex);
+            HeapLock* classLock = ClassLock(list);
             classLock->Exit();
             try { Errors.Report(Status.Internal, "pymalloc: " + e.GetType().Name + ": " + e.Message); }
             catch { }
@@ -95,21 +95,22 @@ internal static unsafe partial class Pymalloc
     }
 
     /// <summary>Drops the class lock and the arena lock (for user code and slow calls).</summary>
-    private static void DropLocks(uint sizeIndex)
+    private static void DropLocks(uint list)
     {
         ArenaLock.Exit();
-        ClassLock(sizeIndex)->Exit();
+        ClassLock(list)->Exit();
     }
 
     /// <summary>Takes them back, in the order of the hierarchy: class, then arena.</summary>
-    private static void RetakeLocks(uint sizeIndex)
+    private static void RetakeLocks(uint list)
     {
-        ClassLock(sizeIndex)->Enter();
+        ClassLock(list)->Enter();
         ArenaLock.Enter();
     }
 
-    private static byte* TakePool(uint sizeIndex)
+    private static byte* TakePool(uint list)
     {
+        uint sizeIndex = SizeIndexOfList(list);
         ArenaObject* arena = s_usableArenas;
         uint nf = arena->NFreePools;
 
@@ -141,8 +142,9 @@ internal static unsafe partial class Pymalloc
                 s_usableArenas->PrevArena = null;
         }
 
-        // Front-link to the (empty) list of used pools of the class.
-        PoolHeader* head = UsedPools(sizeIndex);
+        // Front-link to the (empty) list of used pools of the class, in the caller's heap.
+        PoolHeader* head = UsedPools(list);
+        pool->Heap = list / NumSizeClasses;
         pool->NextPool = head;
         pool->PrevPool = head;
         head->NextPool = pool;
@@ -174,13 +176,13 @@ internal static unsafe partial class Pymalloc
     /// (nothing changed then). True otherwise, but the locks were dropped: the caller checks
     /// again that an arena is usable.
     /// </summary>
-    private static bool AddNewArena(uint sizeIndex)
+    private static bool AddNewArena(uint list)
     {
         FaultInjection.Check(Fault.ThrowInNewArena);
 
         ArenaAllocatorTable* table = ArenaAllocator.Current;
         void* address;
-        DropLocks(sizeIndex);
+        DropLocks(list);
         try
         {
             if (DumpStatsBeforeNewArena && StatsPrinter != null)
@@ -192,7 +194,7 @@ internal static unsafe partial class Pymalloc
         }
         finally
         {
-            RetakeLocks(sizeIndex);
+            RetakeLocks(list);
         }
         if (address == null)
             return s_usableArenas != null;
@@ -201,9 +203,9 @@ internal static unsafe partial class Pymalloc
         {
             // Another thread added an arena while the locks were dropped. CPython allocates one
             // only when none is usable; keep to that, so no extra empty arena lingers.
-            DropLocks(sizeIndex);
+            DropLocks(list);
             try { ArenaAllocator.Release(table, address); }
-            finally { RetakeLocks(sizeIndex); }
+            finally { RetakeLocks(list); }
             return true;
         }
 
@@ -215,9 +217,9 @@ internal static unsafe partial class Pymalloc
                 arena->NextArena = s_unusedArenaObjects;
                 s_unusedArenaObjects = arena;
             }
-            DropLocks(sizeIndex);
+            DropLocks(list);
             try { ArenaAllocator.Release(table, address); }
-            finally { RetakeLocks(sizeIndex); }
+            finally { RetakeLocks(list); }
             return false;
         }
 
@@ -329,7 +331,7 @@ internal static unsafe partial class Pymalloc
     private static void InsertToFreePool(PoolHeader* pool)
     {
         // Entered with the pool's class lock held; returns with it held.
-        uint sizeIndex = pool->SizeIndex;
+        uint list = ListOfPool(pool);
         PoolHeader* next = pool->NextPool;
         PoolHeader* prev = pool->PrevPool;
         next->PrevPool = prev;
@@ -338,7 +340,7 @@ internal static unsafe partial class Pymalloc
         ArenaLock.Enter();
         try
         {
-            ReturnPoolToArena(pool, sizeIndex);
+            ReturnPoolToArena(pool, list);
         }
         finally
         {
@@ -347,7 +349,7 @@ internal static unsafe partial class Pymalloc
     }
 
     /// <summary>The arena half of insert_to_freepool; the class and arena locks are held.</summary>
-    private static void ReturnPoolToArena(PoolHeader* pool, uint sizeIndex)
+    private static void ReturnPoolToArena(PoolHeader* pool, uint list)
     {
         ArenaObject* arena = &s_arenas[pool->ArenaIndex];
         pool->NextPool = arena->FreePools;
@@ -380,9 +382,9 @@ internal static unsafe partial class Pymalloc
             s_unusedArenaObjects = arena;
             ArenasCurrentlyAllocated--;
 
-            DropLocks(sizeIndex);
+            DropLocks(list);
             try { ArenaAllocator.Release(table, address); }
-            finally { RetakeLocks(sizeIndex); }
+            finally { RetakeLocks(list); }
             return;
         }
 

@@ -18,7 +18,7 @@ namespace PyHeapNative.Core.Pymalloc;
 internal unsafe struct PoolHeader
 {
     public uint Count;             // 0: blocks allocated from this pool
-    private uint _padding;
+    public uint Heap;              // 4: the heap whose used list the pool is on (Pymalloc.HeapCount)
     public byte* FreeBlock;        // 8: head of the free-block list
     public PoolHeader* NextPool;   // 16: next pool (used list: circular, doubly linked; free list: singly)
     public PoolHeader* PrevPool;   // 24: previous pool (used list only)

@@ -39,21 +39,47 @@ internal static unsafe partial class Pymalloc
     /// <summary>Guards the arenas; taken after a class lock, never before one.</summary>
     internal static HeapLock ArenaLock;
 
-    /// <summary>One cache line per size class holding everything its fast path touches
-    /// outside the pools: the class lock (offset 0) and the head of its used-pool list
-    /// (offset 8: a fake pool header whose NextPool is the first used pool of the class,
-    /// itself when the list is empty; CPython overlays the heads on an array of pointers, and
-    /// plain sentinel nodes behave the same). Threads working on different classes share no
-    /// line.</summary>
+    /// <summary>
+    /// pymalloc's used-pool lists, one per size class — here one per size class and heap.
+    /// Threads are spread over HeapCount heaps by a hash of their identity; a heap has its
+    /// own list of used pools per class, so threads on different heaps never touch the same
+    /// list, lock or cache line on their fast path. A pool belongs to the heap that took it
+    /// from an arena (PoolHeader.Heap): a block freed by any thread goes back to its pool,
+    /// under the lock of the pool's list. Arenas are shared. A single thread always works in
+    /// one heap, so it sees exactly CPython's pymalloc (same pools, same LIFO reuse).
+    ///
+    /// One cache line per list holds everything its fast path touches outside the pools:
+    /// the lock (offset 0) and the list head (offset 8: a fake pool header whose NextPool is
+    /// the first used pool, itself when the list is empty; CPython overlays the heads on an
+    /// array of pointers, and plain sentinel nodes behave the same). Lists are numbered
+    /// heap * NumSizeClasses + size class.
+    /// </summary>
+    internal const int HeapCount = 4;
+    private const int HeapShift = 62;   // 64 - log2(HeapCount)
+    internal const int ListCount = HeapCount * NumSizeClasses;
+
     private static byte* s_classLines;
     private const int LineSize = 64;
     private const int UsedPoolsOffset = 8;
+
+    /// <summary>The calling thread's heap (Native/phn_entry.c computes the same).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static uint CurrentHeap() => (uint)(((ulong)Os.Libc.CurrentThread() * 0x9E3779B97F4A7C15ul) >> HeapShift);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint ListOf(uint sizeIndex) => CurrentHeap() * NumSizeClasses + sizeIndex;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static uint ListOfPool(PoolHeader* pool) => pool->Heap * NumSizeClasses + pool->SizeIndex;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static uint SizeIndexOfList(uint list) => list & (NumSizeClasses - 1);
 
     /// <summary>The class lines, for the C fast path (Native/phn_entry.c).</summary>
     internal static byte* ClassLines => s_classLines;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static PoolHeader* UsedPools(uint sizeIndex) => (PoolHeader*)(s_classLines + sizeIndex * LineSize + UsedPoolsOffset);
+    internal static PoolHeader* UsedPools(uint list) => (PoolHeader*)(s_classLines + list * LineSize + UsedPoolsOffset);
 
     /// <summary>Live MEM/OBJ blocks that pymalloc handed to the RAW domain.</summary>
     internal static long RawAllocatedBlocks;
@@ -65,10 +91,10 @@ internal static unsafe partial class Pymalloc
     {
         if (nbytes - 1 < SmallRequestThreshold)   // 1..512; 0 wraps around
         {
-            uint sizeIndex = (uint)(nbytes - 1) >> AlignmentShift;
-            HeapLock* l = ClassLock(sizeIndex);
+            uint list = ListOf((uint)(nbytes - 1) >> AlignmentShift);
+            HeapLock* l = ClassLock(list);
             l->Enter();
-            byte* bp = AllocateBlock(sizeIndex);
+            byte* bp = AllocateBlock(list);
             l->Exit();
             if (bp != null)
                 return bp;
@@ -82,10 +108,10 @@ internal static unsafe partial class Pymalloc
         nuint nbytes = nelem * elsize;            // the domain wrapper checked for overflow
         if (nbytes - 1 < SmallRequestThreshold)
         {
-            uint sizeIndex = (uint)(nbytes - 1) >> AlignmentShift;
-            HeapLock* l = ClassLock(sizeIndex);
+            uint list = ListOf((uint)(nbytes - 1) >> AlignmentShift);
+            HeapLock* l = ClassLock(list);
             l->Enter();
-            byte* bp = AllocateBlock(sizeIndex);
+            byte* bp = AllocateBlock(list);
             l->Exit();
             if (bp != null)
             {
@@ -104,7 +130,7 @@ internal static unsafe partial class Pymalloc
         if (ArenaMap.Owns(p))
         {
             // The size class of a pool cannot change while one of its blocks is live.
-            HeapLock* l = ClassLock(PoolOf(p)->SizeIndex);
+            HeapLock* l = ClassLock(ListOfPool(PoolOf(p)));
             l->Enter();
             FreeBlock((byte*)p);
             l->Exit();
@@ -122,8 +148,8 @@ internal static unsafe partial class Pymalloc
         nuint done = 0;
         if (nbytes - 1 < SmallRequestThreshold)
         {
-            uint sizeIndex = (uint)(nbytes - 1) >> AlignmentShift;
-            HeapLock* l = ClassLock(sizeIndex);
+            uint list = ListOf((uint)(nbytes - 1) >> AlignmentShift);
+            HeapLock* l = ClassLock(list);
             while (done < n)
             {
                 // Chunks, so that other threads of this class are not shut out for long.
@@ -131,7 +157,7 @@ internal static unsafe partial class Pymalloc
                 l->Enter();
                 for (; done < end; done++)
                 {
-                    byte* bp = AllocateBlock(sizeIndex);
+                    byte* bp = AllocateBlock(list);
                     if (bp == null)
                         break;
                     output[done] = bp;
@@ -174,7 +200,7 @@ internal static unsafe partial class Pymalloc
                 FreeRaw(p);
                 continue;
             }
-            HeapLock* l = ClassLock(PoolOf(p)->SizeIndex);
+            HeapLock* l = ClassLock(ListOfPool(PoolOf(p)));
             if (l != held)
             {
                 if (held != null)
@@ -224,12 +250,12 @@ internal static unsafe partial class Pymalloc
     internal static PoolHeader* PoolOf(void* p) => (PoolHeader*)((nuint)p & ~PoolSizeMask);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static HeapLock* ClassLock(uint sizeIndex) => (HeapLock*)(s_classLines + sizeIndex * LineSize);
+    private static HeapLock* ClassLock(uint list) => (HeapLock*)(s_classLines + list * LineSize);
 
     /// <summary>Every class lock, then the arena lock: the whole heap (statistics, checks).</summary>
     internal static void LockAll()
     {
-        for (uint c = 0; c < NumSizeClasses; c++)
+        for (uint c = 0; c < ListCount; c++)
             ClassLock(c)->Enter();
         ArenaLock.Enter();
     }
@@ -237,7 +263,7 @@ internal static unsafe partial class Pymalloc
     internal static void UnlockAll()
     {
         ArenaLock.Exit();
-        for (uint c = NumSizeClasses; c-- > 0;)
+        for (uint c = ListCount; c-- > 0;)
             ClassLock(c)->Exit();
     }
 
@@ -247,11 +273,12 @@ internal static unsafe partial class Pymalloc
 
     // ---- fast path: blocks within pools (the class lock held) -------------------------------
 
-    /// <summary>pymalloc_alloc: a block of class sizeIndex, or null if no arena could be had.</summary>
+    /// <summary>pymalloc_alloc: a block from the used-pool list (its lock held), or null if no
+    /// arena could be had.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static byte* AllocateBlock(uint sizeIndex)
+    private static byte* AllocateBlock(uint list)
     {
-        PoolHeader* head = UsedPools(sizeIndex);
+        PoolHeader* head = UsedPools(list);
         PoolHeader* pool = head->NextPool;
         if (pool != head)
         {
@@ -259,10 +286,10 @@ internal static unsafe partial class Pymalloc
             pool->Count++;
             byte* bp = pool->FreeBlock;
             if ((pool->FreeBlock = *(byte**)bp) == null)
-                ExtendPool(pool, sizeIndex);
+                ExtendPool(pool, SizeIndexOfList(list));
             return bp;
         }
-        return AllocateFromNewPool(sizeIndex);
+        return AllocateFromNewPool(list);
     }
 
     /// <summary>The free list ran dry: thread on the next virgin block, or unlink a full pool.</summary>
@@ -309,7 +336,7 @@ internal static unsafe partial class Pymalloc
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void InsertToUsedPool(PoolHeader* pool)
     {
-        PoolHeader* head = UsedPools(pool->SizeIndex);
+        PoolHeader* head = UsedPools(ListOfPool(pool));
         PoolHeader* next = head->NextPool;
         pool->NextPool = next;
         pool->PrevPool = head;
@@ -351,7 +378,7 @@ internal static unsafe partial class Pymalloc
     {
         if (s_classLines != null)
             return true;
-        var lines = (byte*)Os.Libc.Calloc(NumSizeClasses + 1, LineSize);
+        var lines = (byte*)Os.Libc.Calloc(ListCount + 1, LineSize);
         var lastOfCount = (ArenaObject**)Os.Libc.Calloc(MaxPoolsInArena + 1, (nuint)sizeof(ArenaObject*));
         if (lines == null || lastOfCount == null || !ArenaMap.Initialize())
         {
@@ -361,7 +388,7 @@ internal static unsafe partial class Pymalloc
         }
         // Aligned to a line (the extra line of the allocation leaves room).
         byte* aligned = (byte*)(((nuint)lines + LineSize - 1) & ~(nuint)(LineSize - 1));
-        for (uint i = 0; i < NumSizeClasses; i++)
+        for (uint i = 0; i < ListCount; i++)
         {
             PoolHeader* head = (PoolHeader*)(aligned + i * LineSize + UsedPoolsOffset);
             head->NextPool = head->PrevPool = head;

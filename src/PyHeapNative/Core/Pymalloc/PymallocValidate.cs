@@ -109,7 +109,9 @@ internal static unsafe partial class Pymalloc
         if (p->Count + free + virgin != capacity)
             return $"pool {(nuint)p:x}: {p->Count} used + {free} free + {virgin} virgin != {capacity}";
         bool full = p->Count == capacity;
-        bool listed = PoolIsInList(p, UsedPools(p->SizeIndex));
+        if (p->Heap >= HeapCount)
+            return $"pool {(nuint)p:x}: heap {p->Heap} out of range";
+        bool listed = PoolIsInList(p, UsedPools(ListOfPool(p)));
         if (full == listed)
             return $"pool {(nuint)p:x}: {(full ? "full pool on" : "used pool missing from")} the used list of class {p->SizeIndex}";
         return null;
@@ -162,22 +164,23 @@ internal static unsafe partial class Pymalloc
 
     private static string? ValidateUsedPools()
     {
-        for (uint c = 0; c < NumSizeClasses; c++)
+        for (uint list = 0; list < ListCount; list++)
         {
-            PoolHeader* head = UsedPools(c);
+            uint c = SizeIndexOfList(list), heap = list / NumSizeClasses;
+            PoolHeader* head = UsedPools(list);
             PoolHeader* prev = head;
             uint n = 0;
             for (PoolHeader* p = head->NextPool; p != head; prev = p, p = p->NextPool)
             {
                 if (p->PrevPool != prev)
-                    return $"class {c}: bad back link in the used pools";
-                if (p->SizeIndex != c || p->Count == 0 || p->Count >= BlocksPerPool(c))
-                    return $"class {c}: pool {(nuint)p:x} with count {p->Count} on the used list";
+                    return $"class {c} (heap {heap}): bad back link in the used pools";
+                if (p->SizeIndex != c || p->Heap != heap || p->Count == 0 || p->Count >= BlocksPerPool(c))
+                    return $"class {c} (heap {heap}): pool {(nuint)p:x} of heap {p->Heap} with count {p->Count} on the used list";
                 if (!ArenaMap.Owns(p) || ++n > 1u << 24)
-                    return $"class {c}: foreign pool or cycle in the used pools";
+                    return $"class {c} (heap {heap}): foreign pool or cycle in the used pools";
             }
             if (head->PrevPool != prev)
-                return $"class {c}: bad tail link in the used pools";
+                return $"class {c} (heap {heap}): bad tail link in the used pools";
         }
         return null;
     }
