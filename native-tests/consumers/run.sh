@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # native-tests/consumers/run.sh OUTDIR - the C quick starts of README.md as a test: install
 # the built library into a fresh prefix (./build.sh install OUTDIR/prefix; it does not
-# rebuild) and build example.c against it as a user would:
+# rebuild), build README.md's C code blocks against it, and build example.c as a user would:
 #
 #   pkg-config         cc example.c $(pkg-config --cflags --libs pyheapnative)
 #   pkg-config static  cc example.c $(pkg-config --static --cflags --libs pyheapnative),
@@ -136,6 +136,40 @@ pc_static() {
     run_example "$OUT/example_pc_static" static
 }
 check "pkg-config --static (-l:libpyheapnative.a + Libs.private): builds, no libpyheapnative.so needed, runs" pc_static
+
+# ---- the C code blocks of README.md's "Quick start: C", as a reader would paste them: a block
+# with main() is a program; the others are fragments, run as the body of main()
+readme_blocks() {
+    [ "$have_pkgconfig" = 1 ] || return 1
+    local dir="$OUT/readme" n=0 f flags
+    rm -rf "$dir" && mkdir -p "$dir"
+    awk -v dir="$dir" '
+        /^## Quick start: C/ { inside = 1; next }
+        /^## / { inside = 0 }
+        inside && /^```c$/ { n++; file = sprintf("%s/block%d.c", dir, n); incode = 1; next }
+        incode && /^```$/ { incode = 0; close(file); next }
+        incode { print > file }
+    ' "$ROOT/README.md"
+    flags="$(pkg-config --cflags --libs pyheapnative)" || return 1
+    for f in "$dir"/block*.c; do
+        [ -e "$f" ] || { echo "no C block found in README.md"; return 1; }
+        n=$((n + 1))
+        if ! grep -q 'int main' "$f"; then
+            { printf '#include <pyheapnative.h>\n#include <stddef.h>\n#include <stdio.h>\nint main(void) {\n'
+              cat "$f"; printf 'return 0;\n}\n'; } >"$f.main.c"
+            mv "$f.main.c" "$f"
+        fi
+        # shellcheck disable=SC2086
+        "$CC" -std=c11 -O2 -Wall -Wextra -Wno-unused-variable -o "${f%.c}" "$f" $flags -Wl,-rpath,"$PREFIX/lib" \
+            || { echo "README block $(basename "$f") does not build:"; cat -n "$f"; return 1; }
+        timeout -k 5 60 "${f%.c}" >"${f%.c}.out" 2>&1 || { cat "${f%.c}.out"; echo "README block $(basename "$f") failed"; return 1; }
+        echo "$(basename "$f"): ok ($(wc -l <"${f%.c}.out") lines of output)"
+    done
+    [ "$n" -ge 3 ] || { echo "expected at least 3 C blocks in the quick start, found $n"; return 1; }
+    # the objects block prints what phn_gc_collect(2) returned: the 2-cycle
+    grep -lqx '2' "$dir"/block*.out || { echo "no README block printed the collected cycle (2)"; return 1; }
+}
+check "README.md's C quick start blocks build with pkg-config and run (fragments as the body of main)" readme_blocks
 
 # ---- CMake, against a copy of the prefix somewhere else
 have_cmake=1
