@@ -1,7 +1,7 @@
 """Objects and the cyclic collector through the raw ctypes bindings of _native
 (phn_object.h, phn_gc.h, phn_weakref.h): a type described by its reference layout, a
 collected two-object cycle, counts, thresholds, a weak reference dying with its referent,
-and a bad generation. The pyheapnative.gc module will wrap these later."""
+and a bad generation. pyheapnative.objects and pyheapnative.gc wrap these (test_gc_module.py)."""
 
 from __future__ import annotations
 

@@ -1,19 +1,29 @@
-"""pyheapnative - a ctypes binding of libpyheapnative, CPython 3.13's memory allocator
-(the RAW/MEM/OBJ domains and pymalloc) reimplemented in C# and compiled with Native AOT.
+"""pyheapnative - a ctypes binding of libpyheapnative, CPython's memory manager (the
+RAW/MEM/OBJ domains, pymalloc, the debug hooks, tracemalloc, reference counting and the
+generational cyclic garbage collector) reimplemented in C# and compiled with Native AOT.
 
 Importing the package loads the library (``$PYHEAPNATIVE_LIBRARY``, then
-``pyheapnative/_lib/``, then ``<repo>/artifacts/lib/``), checks its version and calls
-``phn_init()``. The allocator API lives in :mod:`pyheapnative.mem`::
+``pyheapnative/_lib/`` - where ``pip install`` bundles it -, then ``<repo>/artifacts/lib/``
+of a source checkout), checks its version and calls ``phn_init()``. The submodules:
 
-    from pyheapnative import mem
-    p = mem.obj_malloc(40)
-    mem.obj_free(p)
+* :mod:`pyheapnative.mem` - the allocator domains, statistics and hooks::
+
+      from pyheapnative import mem
+      p = mem.obj_malloc(40)
+      mem.obj_free(p)
+
+* :mod:`pyheapnative.objects` - types (reference slots and/or Python callbacks), objects,
+  weak references;
+* :mod:`pyheapnative.gc` - the standard ``gc`` module's API for those objects;
+* :mod:`pyheapnative.tracemalloc` - the standard ``tracemalloc`` module's API for the
+  library's blocks.
 
 Failed calls raise :class:`PyHeapNativeError` subclasses that are also the matching
 built-in exceptions: :class:`InvalidArgumentError` is a ``ValueError``
 (``PHN_EINVAL``), :class:`NativeMemoryError` a ``MemoryError`` (``PHN_ENOMEM``),
-:class:`NativeRuntimeError` a ``RuntimeError`` (any other status), with the library's
-message as text.
+:class:`NativeRuntimeError` a ``RuntimeError`` (any other status) and
+:class:`NativeTypeError` a ``TypeError`` (an object of the wrong type, e.g. a weak
+reference to a type that does not allow them), with the library's message as text.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from ._native import (
     InvalidArgumentError,
     NativeMemoryError,
     NativeRuntimeError,
+    NativeTypeError,
     PyHeapNativeError,
 )
 
@@ -36,7 +47,7 @@ __all__ = [
     "init", "last_error_message", "last_error_code", "clear_error",
     "set_error_handler", "set_fatal_handler",
     "PyHeapNativeError", "InvalidArgumentError", "NativeMemoryError", "NativeRuntimeError",
-    "HeapCorruptionError", "mem",
+    "NativeTypeError", "HeapCorruptionError", "mem",
 ]
 
 

@@ -189,6 +189,11 @@ class HeapCorruptionError(NativeRuntimeError):
     """``PHN_ECORRUPT``: a heap invariant does not hold (``phn_validate``)."""
 
 
+class NativeTypeError(PyHeapNativeError, TypeError):
+    """A ``PHN_EINVAL`` that Python reports as a ``TypeError``: the library refused an
+    object of the wrong type (``cannot create weak reference to 'Node' object``)."""
+
+
 def error_from_status(status: int, function: str, message: Optional[str] = None) -> PyHeapNativeError:
     """Build the exception for a negative *status* returned by the C function *function*.
 
@@ -671,6 +676,10 @@ elif sys.platform == "darwin":
 else:
     LIBRARY_FILE_NAME = "libpyheapnative.so"
 
+#: Names looked for in ``pyheapnative/_lib/`` (the build copies the first; the SONAME form
+#: is accepted for a library copied there by hand).
+LIBRARY_FILE_NAMES = (LIBRARY_FILE_NAME, LIBRARY_FILE_NAME + ".0") if sys.platform.startswith("linux") else (LIBRARY_FILE_NAME,)
+
 ENV_LIBRARY = "PYHEAPNATIVE_LIBRARY"
 
 
@@ -680,19 +689,20 @@ def candidate_paths() -> List[str]:
     1. ``$PYHEAPNATIVE_LIBRARY`` (if set and non-empty, it is the only candidate);
     2. ``pyheapnative/_lib/<name>`` next to this package (a packaged build);
     3. ``<repo>/artifacts/lib/<name>`` when the package runs from a source checkout
-       (``<repo>/src/python/pyheapnative``);
+       (``<repo>/src/python/pyheapnative``; an installed package never looks there);
     4. whatever ``ctypes.util.find_library("pyheapnative")`` returns.
+
+    ``pip install ./src/python`` copies the built library into ``_lib/`` (see
+    ``src/python/setup.py``), so an installed package finds it at step 2.
     """
     override = os.environ.get(ENV_LIBRARY)
     if override:
         return [override]
     here = Path(__file__).resolve().parent
-    paths = [str(here / "_lib" / LIBRARY_FILE_NAME)]
-    try:
+    paths = [str(here / "_lib" / name) for name in LIBRARY_FILE_NAMES]
+    if here.parent.name == "python" and here.parent.parent.name == "src":
         repo = here.parents[2]  # pyheapnative -> python -> src -> <repo>
         paths.append(str(repo / "artifacts" / "lib" / LIBRARY_FILE_NAME))
-    except IndexError:  # pragma: no cover - installed at a very short path
-        pass
     import ctypes.util
 
     found = ctypes.util.find_library("pyheapnative")

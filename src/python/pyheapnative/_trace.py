@@ -1,7 +1,7 @@
 """Thin access to libpyheapnative's tracemalloc (``include/pyheapnative/phn_trace.h``).
 
-This is the layer a future ``tracemalloc``-compatible module will be built on, not that
-module: the functions mirror the C API one for one, with the argument checks ctypes does
+This is the layer :mod:`pyheapnative.tracemalloc` (the standard module's API) is built
+on: the functions mirror the C API one for one, with the argument checks ctypes does
 not do (ctypes wraps out-of-range integers silently) and with the opaque snapshot and
 statistics handles wrapped in objects that free them.
 
@@ -39,6 +39,7 @@ __all__ = [
     "KEY_FILENAME", "KEY_LINENO", "KEY_TRACEBACK",
     "start", "stop", "is_tracing", "get_traced_memory", "reset_peak", "clear_traces",
     "get_traceback_limit", "get_tracemalloc_memory", "track", "untrack", "set_frame_provider",
+    "frame_provider",
     "take_snapshot", "Snapshot", "Trace", "Statistic", "Filter", "DomainFilter",
 ]
 
@@ -85,6 +86,7 @@ def stop() -> None:
 
 
 def is_tracing() -> bool:
+    """True while tracing."""
     return bool(_lib.phn_tracemalloc_is_tracing())
 
 
@@ -96,14 +98,17 @@ def get_traced_memory() -> Tuple[int, int]:
 
 
 def reset_peak() -> None:
+    """Set the peak to the current traced size."""
     _lib.phn_tracemalloc_reset_peak()
 
 
 def clear_traces() -> None:
+    """Forget every trace; current and peak become 0."""
     _lib.phn_tracemalloc_clear_traces()
 
 
 def get_traceback_limit() -> int:
+    """The traceback limit of the current or last start (1 before any)."""
     return int(_lib.phn_tracemalloc_get_traceback_limit())
 
 
@@ -124,6 +129,8 @@ def untrack(domain: int, ptr: int) -> int:
 
 _provider_lock = threading.Lock()
 _provider_installed: Optional[object] = None
+#: The Python callable behind the installed provider (None: native return addresses).
+_provider_python: Optional[Callable] = None
 
 
 def set_frame_provider(provider: Optional[Callable[[], Sequence[Frame]]]) -> None:
@@ -136,11 +143,12 @@ def set_frame_provider(provider: Optional[Callable[[], Sequence[Frame]]]) -> Non
     and counts as "no frame" (the trace gets the single frame ``("<unknown>", 0)``).
     Installed providers are kept alive for the rest of the process.
     """
-    global _provider_installed
+    global _provider_installed, _provider_python
     if provider is None:
         with _provider_lock:
             _lib.phn_tracemalloc_set_frame_provider(phn_frame_provider(), None)  # NULL
             _provider_installed = None
+            _provider_python = None
         return
     if not callable(provider):
         raise TypeError("provider must be callable or None")
@@ -176,6 +184,12 @@ def set_frame_provider(provider: Optional[Callable[[], Sequence[Frame]]]) -> Non
     with _provider_lock:
         _lib.phn_tracemalloc_set_frame_provider(cfunc, None)
         _provider_installed = cfunc
+        _provider_python = provider
+
+
+def frame_provider() -> Optional[Callable]:
+    """The Python callable installed by :func:`set_frame_provider` (None: native frames)."""
+    return _provider_python
 
 
 # --------------------------------------------------------------------------------------
