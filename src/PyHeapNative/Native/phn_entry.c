@@ -6,12 +6,14 @@
  *    custom allocator), the common cases are done right here, on pymalloc's own structures,
  *    under the same per-class lock as the managed code (Core/Pymalloc/Pymalloc.cs), in the
  *    calling thread's heap (the same hash of pthread_self as Pymalloc.CurrentHeap):
- *      malloc: the first used pool of the class has a free block (or a virgin block to
- *              thread on) and does not become full;
- *      free:   the block is pymalloc's, its pool was not full and does not become empty.
- *    Everything else — a pool to link or unlink, an arena, the RAW fallback, a contended
- *    lock, realloc, any other configuration — goes to the managed implementation, which
- *    does the same operations, so the observable behaviour is pymalloc's in every case.
+ *      malloc: the class has a used pool (its first one gives a block; a pool that becomes
+ *              full leaves the list, as in pymalloc);
+ *      free:   the block is pymalloc's and its pool does not become empty (a pool that was
+ *              full goes back to the front of its list, as in pymalloc).
+ *    Everything else — a new pool, an empty pool going back to its arena (the arena lock),
+ *    the RAW fallback, a contended lock, realloc, any other configuration — goes to the
+ *    managed implementation, which does the same operations, so the observable behaviour
+ *    is pymalloc's in every case.
  *    The structures' layouts are the ones of Core/Pymalloc (PoolHeader.cs, ArenaMap.cs,
  *    Pymalloc.cs's class lines); Startup hands their addresses over with
  *    phnimpl_fast_configure once the library is started, and until then every call goes
@@ -128,7 +130,16 @@ static inline void* fast_alloc(uint32_t idx) {
             pool->freeblock = fresh;
             pool->count++;
             bp = block;
-        }   /* else the pool becomes full: it must leave the list, the managed path does it */
+        } else {
+            /* The pool is now full: unlink it from the used pools (Pymalloc.ExtendPool). */
+            pool->freeblock = NULL;
+            pool->count++;
+            pool_header* next = pool->nextpool;
+            pool_header* prev = pool->prevpool;
+            next->prevpool = prev;
+            prev->nextpool = next;
+            bp = block;
+        }
     }
     unlock(lock);
     return bp;
@@ -144,10 +155,20 @@ static inline int fast_free(void* p) {
         return 0;
     int done = 0;
     void* last = pool->freeblock;
-    if (last != NULL && pool->count > 1) {   /* neither full before nor empty after */
+    if (pool->count > 1) {   /* the pool does not become empty (that needs the arena lock) */
         *(void**)p = last;
         pool->freeblock = p;
         pool->count--;
+        if (last == NULL) {
+            /* The pool was full: link it at the front of its list, so the very next
+             * allocation of the class reuses p (Pymalloc.InsertToUsedPool). */
+            pool_header* head = (pool_header*)((char*)lock + USED_POOLS_OFFSET);
+            pool_header* next = head->nextpool;
+            pool->nextpool = next;
+            pool->prevpool = head;
+            next->prevpool = pool;
+            head->nextpool = pool;
+        }
         done = 1;
     }
     unlock(lock);
