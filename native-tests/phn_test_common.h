@@ -7,6 +7,7 @@
  *   counting_hook             a phn_allocator that counts calls and forwards to the previous one
  *   arena_counter             a phn_arena_allocator that counts calls; forwards to the
  *                             default one, or serves 1 MiB-aligned / misaligned / no arenas
+ *   child_value               the value of a "KEY=value" line of a child's output
  *   run_self / run_child_suite  run this test binary again in a child process (fork + exec of
  *                             /proc/self/exe) with a mode argument and some environment
  *                             variables, capturing stdout and stderr through pipes
@@ -610,6 +611,23 @@ static PHN_TU char* stderr_capture_end(stderr_capture* c) {
     if (!text) buf_append(&text, &len, &cap, "", 0);
     c->file_fd = c->saved_fd = -1;
     return text;
+}
+
+/* The value of a "KEY=value" line of a child's output into buf ("MISSING-KEY" if none). */
+static inline PHN_TU void child_value(const char* out, const char* key, char* buf, size_t cap) {
+    size_t klen = strlen(key);
+    snprintf(buf, cap, "MISSING-%s", key);
+    for (const char* line = out; line && *line;) {
+        const char* nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        if (len > klen && strncmp(line, key, klen) == 0 && line[klen] == '=') {
+            size_t v = len - klen - 1;
+            if (v >= cap) v = cap - 1;
+            memcpy(buf, line + klen + 1, v);
+            buf[v] = '\0';
+        }
+        line = nl ? nl + 1 : NULL;
+    }
 }
 
 #endif /* PHN_TEST_COMMON_H */

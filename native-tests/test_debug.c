@@ -1445,23 +1445,6 @@ static const fatal_case FATAL_CASES[] = {
     {"foreign_realloc", B_BOTH, "beyond CPython: PyObject_Realloc((void*)0x12345678, 10)", BEYOND(RREALLOC, FOREIGN), NULL},
 };
 
-/* value of "KEY=..." in the child's stdout, or "MISSING" */
-static void child_value(const char* out, const char* key, char* buf, size_t cap) {
-    size_t klen = strlen(key);
-    snprintf(buf, cap, "MISSING-%s", key);
-    for (const char* line = out; line && *line;) {
-        const char* nl = strchr(line, '\n');
-        size_t len = nl ? (size_t)(nl - line) : strlen(line);
-        if (len > klen && strncmp(line, key, klen) == 0 && line[klen] == '=') {
-            size_t v = len - klen - 1;
-            if (v >= cap) v = cap - 1;
-            memcpy(buf, line + klen + 1, v);
-            buf[v] = '\0';
-        }
-        line = nl ? nl + 1 : NULL;
-    }
-}
-
 static char* expand(const char* pattern, const char* P, const char* T, const char* Q) {
     size_t cap = strlen(pattern) * 2 + 256, len = 0;
     char* out = (char*)malloc(cap);

@@ -985,22 +985,6 @@ static int bad_traverse_child(void) {
     return 0;
 }
 
-static void child_value(const char* out, const char* key, char* buf, size_t cap) {
-    size_t klen = strlen(key);
-    snprintf(buf, cap, "MISSING-%s", key);
-    for (const char* line = out; line && *line;) {
-        const char* nl = strchr(line, '\n');
-        size_t len = nl ? (size_t)(nl - line) : strlen(line);
-        if (len > klen && strncmp(line, key, klen) == 0 && line[klen] == '=') {
-            size_t v = len - klen - 1;
-            if (v >= cap) v = cap - 1;
-            memcpy(buf, line + klen + 1, v);
-            buf[v] = '\0';
-        }
-        line = nl ? nl + 1 : NULL;
-    }
-}
-
 static void scenario_28_child(void) {
     child_result r;
     int rc = run_self("--bad-traverse", NULL, NULL, &r);

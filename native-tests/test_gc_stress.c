@@ -2089,22 +2089,6 @@ static const fatal_case FATAL_CASES[] = {
         "object address  : 0x%s\nobject refcount : 0\nobject type     : 0x[0-9a-f]+\nobject type name: AHolder", NULL, NULL } },
 };
 
-static void child_value(const char* out, const char* key, char* buf, size_t cap) {
-    size_t klen = strlen(key);
-    snprintf(buf, cap, "MISSING-%s", key);
-    for (const char* line = out; line && *line;) {
-        const char* nl = strchr(line, '\n');
-        size_t len = nl ? (size_t)(nl - line) : strlen(line);
-        if (len > klen && strncmp(line, key, klen) == 0 && line[klen] == '=') {
-            size_t v = len - klen - 1;
-            if (v >= cap) v = cap - 1;
-            memcpy(buf, line + klen + 1, v);
-            buf[v] = '\0';
-        }
-        line = nl ? nl + 1 : NULL;
-    }
-}
-
 static void expand(char* dst, size_t cap, const char* pat, const char* a, const char* b) {
     size_t k = 0;
     for (const char* q = pat; *q && k + 1 < cap; q++) {
