@@ -172,8 +172,10 @@ static void PHN_CALL node_dealloc(phn_object* self) {
     dealloc_depth--;
 }
 
-/* A Node type of the given variant (callbacks as the NV_* bits say). */
-static PHN_TU phn_type* node_type(const char* name, unsigned variant) {
+/* A Node type of the given variant with these clear / finalize / dealloc callbacks (clear and
+ * finalize only where the NV_* bits ask for them); registered for node_variant. */
+static PHN_TU phn_type* node_type_with(const char* name, unsigned variant, phn_inquiry clear,
+                                       phn_finalizer finalize, phn_destructor dealloc) {
     phn_type_spec spec;
     memset(&spec, 0, sizeof spec);
     spec.struct_size = (uint32_t)sizeof spec;
@@ -181,16 +183,22 @@ static PHN_TU phn_type* node_type(const char* name, unsigned variant) {
     spec.flags = ((variant & NV_NOGC) ? 0u : PHN_TPFLAGS_HAVE_GC) | ((variant & NV_WEAK) ? PHN_TPFLAGS_WEAKREFABLE : 0u);
     spec.basicsize = (int64_t)sizeof(Node);
     spec.traverse = node_traverse;
-    spec.clear = (variant & NV_NOCLEAR) ? NULL : node_clear;
-    spec.finalize = (variant & NV_FIN) ? node_finalize : NULL;
+    spec.clear = (variant & NV_NOCLEAR) ? NULL : clear;
+    spec.finalize = (variant & NV_FIN) ? finalize : NULL;
     spec.del = (variant & NV_DEL) ? node_del : NULL;
-    spec.dealloc = node_dealloc;
+    spec.dealloc = dealloc;
     phn_type* t = phn_type_new(&spec);
     if (t == NULL) { fprintf(stderr, "node_type(%s): %s\n", name, phn_last_error_message()); abort(); }
+    if (node_type_count >= (int)(sizeof node_types / sizeof node_types[0])) abort();
     node_types[node_type_count].type = t;
     node_types[node_type_count].variant = variant;
     node_type_count++;
     return t;
+}
+
+/* A Node type of the given variant (callbacks as the NV_* bits say). */
+static PHN_TU phn_type* node_type(const char* name, unsigned variant) {
+    return node_type_with(name, variant, node_clear, node_finalize, node_dealloc);
 }
 
 /* LNode: the same struct described by its reference layout only. */

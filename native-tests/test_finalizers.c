@@ -89,24 +89,7 @@ static void PHN_CALL t_dealloc(phn_object* self) {
 
 /* A Node variant like node_type's, with the hooked finalize / clear and the counting dealloc. */
 static phn_type* t_type(const char* name, unsigned variant) {
-    phn_type_spec spec;
-    memset(&spec, 0, sizeof spec);
-    spec.struct_size = (uint32_t)sizeof spec;
-    spec.name = name;
-    spec.flags = ((variant & NV_NOGC) ? 0u : PHN_TPFLAGS_HAVE_GC) | ((variant & NV_WEAK) ? PHN_TPFLAGS_WEAKREFABLE : 0u);
-    spec.basicsize = (int64_t)sizeof(Node);
-    spec.traverse = node_traverse;
-    spec.clear = (variant & NV_NOCLEAR) ? NULL : t_clear;
-    spec.finalize = (variant & NV_FIN) ? t_finalize : NULL;
-    spec.del = (variant & NV_DEL) ? node_del : NULL;
-    spec.dealloc = t_dealloc;
-    phn_type* t = phn_type_new(&spec);
-    if (t == NULL) { fprintf(stderr, "t_type(%s): %s\n", name, phn_last_error_message()); abort(); }
-    if (node_type_count >= (int)(sizeof node_types / sizeof node_types[0])) abort();
-    node_types[node_type_count].type = t;
-    node_types[node_type_count].variant = variant;
-    node_type_count++;
-    return t;
+    return node_type_with(name, variant, t_clear, t_finalize, t_dealloc);
 }
 
 static void setup_types(void) {
