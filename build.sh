@@ -67,7 +67,10 @@ build() {
     log "publishing libpyheapnative.so ($RID, $CONFIG)"
     dotnet publish "$proj" -c "$CONFIG" -r "$RID" -p:NativeLib=Shared \
         -o "$ART/publish/shared" -p:IntermediateOutputPath="$ART/obj/shared/" -nologo -v quiet
-    cp "$ART/publish/shared/libpyheapnative.so" "$LIB/libpyheapnative.so.0"
+    # A new file renamed into place: a process that has the old library mapped keeps it intact
+    # (copying over it in place can kill such a process with SIGBUS).
+    cp "$ART/publish/shared/libpyheapnative.so" "$LIB/libpyheapnative.so.0.new"
+    mv -f "$LIB/libpyheapnative.so.0.new" "$LIB/libpyheapnative.so.0"
     ln -sf libpyheapnative.so.0 "$LIB/libpyheapnative.so"
 
     log "publishing libpyheapnative.a ($RID, $CONFIG)"
