@@ -7,18 +7,11 @@
  * managed export (phnimpl_gc_untrack) takes the GIL and does it.
  *
  * The GIL's owner (pthread_self of the holder, 0 when free) lives here so that C can read it;
- * Core/Objects/Gil.cs writes it through phnimpl_gil_owner_address. The GC header layout is
- * the one of Core/Objects/ObjectLayout.cs (see phn_gc_visit.c). */
+ * Core/Objects/Gil.cs writes it through phnimpl_gil_owner_address. The layouts are
+ * those of phn_gc_layout.h. */
 #include <pthread.h>
-#include <stddef.h>
-#include <stdint.h>
 
-#define PHN_IMPL __attribute__((visibility("hidden")))
-
-typedef struct gc_head { uintptr_t next, prev; } gc_head;
-typedef struct object { intptr_t refcnt; const void* type; } object;
-
-enum { PREV_FINALIZED = 1, PREV_FLAGS = 3 };
+#include "phn_gc_layout.h"
 
 static uintptr_t gil_owner;
 
@@ -28,8 +21,8 @@ PHN_IMPL int32_t phnimpl_gc_untrack(object* op);
 
 int32_t phn_gc_untrack(object* op) {
     if (op != NULL && __atomic_load_n(&gil_owner, __ATOMIC_RELAXED) == (uintptr_t)pthread_self()
-        && (*(const uint32_t*)((const char*)op->type + 4) & 1u) != 0) {
-        gc_head* g = (gc_head*)op - 1;
+        && is_gc(op)) {
+        gc_head* g = as_gc(op);
         if (g->next != 0) {
             gc_head* prev = (gc_head*)(g->prev & ~(uintptr_t)PREV_FLAGS);
             gc_head* next = (gc_head*)g->next;

@@ -7,23 +7,9 @@
  * collector (without a GC transition, see Core/Gc/Traversal.cs) and calls these plain C
  * functions: no transition at all, like CPython's visit_decref / visit_reachable.
  *
- * They read the layouts of Core/Objects/ObjectLayout.cs and TypeObject.cs (kept in step by
- * the collector's tests): the GC header is the two words before the object, bit 1 of
- * gc_prev marks a member of the set being collected, bits 2.. hold gc_refs, bit 0 of gc_next
- * marks the unreachable list; the type's flags are the uint32 at offset 4, bit 0 = HAVE_GC.
- * Everything else (the debug checks, the rarer visitors) stays managed. */
-#include <stddef.h>
-#include <stdint.h>
-
-#define PHN_IMPL __attribute__((visibility("hidden")))
-
-typedef struct gc_head { uintptr_t next, prev; } gc_head;
-typedef struct object { intptr_t refcnt; const void* type; } object;
-
-enum { NEXT_UNREACHABLE = 1, PREV_FINALIZED = 1, PREV_COLLECTING = 2, PREV_FLAGS = 3, PREV_SHIFT = 2 };
-
-static inline int is_gc(const object* op) { return (*(const uint32_t*)((const char*)op->type + 4) & 1u) != 0; }
-static inline gc_head* as_gc(object* op) { return (gc_head*)op - 1; }
+ * They read the layouts described in phn_gc_layout.h. Everything else (the debug checks,
+ * the rarer visitors) stays managed. */
+#include "phn_gc_layout.h"
 
 /* DecrefVisitor (Core/Gc/Visitors.cs): { object* too_small; } */
 typedef struct decref_state { object* too_small; } decref_state;

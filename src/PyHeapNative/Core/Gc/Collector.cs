@@ -408,14 +408,7 @@ internal static unsafe class Collector
         {
             GcHead* gc = GcList.Next(toCall);
             var wr = (WeakrefObject*)FromGc(gc);
-            var cb = wr->Callback;
-            wr->Callback = null;
-            if (cb != null)
-            {
-                int rc = cb(wr->Context, &wr->Base);
-                if (rc != 0)
-                    Objects.Objects.ReportIgnored($"Exception ignored on calling weakref callback of {ObjectDump.Describe(&wr->Base)}: the callback returned {rc}");
-            }
+            Weakrefs.CallBack(wr);
             Objects.Objects.DecRef(&wr->Base);
             if (GcList.Next(toCall) == gc)
                 GcList.Move(gc, old);   // still alive
@@ -481,9 +474,8 @@ internal static unsafe class Collector
             TypeObject* t = op->Type;
             if ((t->Flags & TypeFlags.IsWeakref) != 0)
                 Weakrefs.Clear((WeakrefObject*)op);   // bpo-38006: garbage cannot call back
-            if ((t->Flags & TypeFlags.WeakRefable) != 0)
-                while (*WeakList(op) != null)
-                    Weakrefs.Clear((WeakrefObject*)*WeakList(op));
+            if ((t->Flags & TypeFlags.WeakRefable) != 0 && *WeakList(op) != null)
+                Weakrefs.ClearAll(op, callbacks: false);
         }
     }
 

@@ -38,8 +38,6 @@ internal unsafe struct TypeObject
     public delegate* unmanaged[Cdecl]<PhnObject*, int> Finalize;
     public delegate* unmanaged[Cdecl]<PhnObject*, int> Del;
     public delegate* unmanaged[Cdecl]<PhnObject*, void> Dealloc;
-
-    public readonly bool HasClear => Clear != null || (Flags & TypeFlags.HasLayoutRefs) != 0;
 }
 
 /// <summary>The phn_type_spec of the header (phn_object.h).</summary>

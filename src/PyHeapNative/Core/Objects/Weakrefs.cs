@@ -183,15 +183,24 @@ internal static unsafe class Weakrefs
         for (int i = 0; i < n; i++)
         {
             WeakrefObject* wr = pending[i];
-            var cb = wr->Callback;
-            wr->Callback = null;
-            int rc = cb(wr->Context, &wr->Base);
-            if (rc != 0)
-                Objects.ReportIgnored($"Exception ignored on calling weakref callback of {ObjectDump.Describe(&wr->Base)}: the callback returned {rc}");
+            CallBack(wr);
             Objects.DecRef(&wr->Base);
         }
         if (heap != null)
             Libc.Free(heap);
+    }
+
+    /// <summary>Calls a cleared weak reference's callback once (it is dropped first); a
+    /// failure is reported, never returned. The caller holds a reference to wr.</summary>
+    internal static void CallBack(WeakrefObject* wr)
+    {
+        var cb = wr->Callback;
+        wr->Callback = null;
+        if (cb == null)
+            return;
+        int rc = cb(wr->Context, &wr->Base);
+        if (rc != 0)
+            Objects.ReportIgnored($"Exception ignored on calling weakref callback of {ObjectDump.Describe(&wr->Base)}: the callback returned {rc}");
     }
 
     /// <summary>The weak reference's own dealloc: untrack, clear (no callback), free.</summary>
