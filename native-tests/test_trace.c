@@ -569,6 +569,25 @@ static void test_traced_memory(void) {
         phn_mem_free(p);
         result = result && traced_current() == 0;
     }
+    CHECK_BODY("realloc(p, PTRDIFF_MAX) passes the size check and fails: p keeps its trace, size and traceback") {
+        void* p = phn_obj_malloc(48);   /* traced by the C fast path (phn_fast_trace.c) */
+        phn_snapshot* s1 = take();
+        phn_trace t1;
+        int found1 = s1 && find_trace(s1, 0, 48, &t1);
+        errno = 0;
+        void* r = phn_obj_realloc(p, (size_t)PTRDIFF_MAX);
+        int err = errno;
+        phn_snapshot* s2 = take();
+        phn_trace t2;
+        int found2 = s2 && find_trace(s2, 0, 48, &t2);
+        result = found1 && found2 && r == NULL && err == ENOMEM && traced_current() == 48
+            && t1.nframe == 1 && t2.nframe == 1 && strcmp(t1.frames[0].filename, t2.frames[0].filename) == 0
+            && t1.frames[0].lineno == t2.frames[0].lineno;
+        phn_snapshot_free(s1);
+        phn_snapshot_free(s2);
+        phn_obj_free(p);
+        result = result && traced_current() == 0;
+    }
     CHECK_BODY("realloc(p, 0) is traced as 0 bytes; free(NULL) changes nothing") {
         void* p = phn_obj_malloc(300);
         p = phn_obj_realloc(p, 0);

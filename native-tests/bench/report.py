@@ -19,8 +19,14 @@ import statistics
 import subprocess
 from collections import defaultdict
 
+# The debug-hook and tracemalloc variants (run.sh: pair, burst, churn and realloc only): each
+# variant -> the same allocator without the hooks, and issue #3's limit (None: CPython's own
+# cost, for reference only).
+HOOKS = {"phn-debug": ("phn-shared", 2.0), "phn-trace": ("phn-shared", 3.0),
+         "pymalloc-debug": ("pymalloc", None), "pymalloc-trace": ("pymalloc", None)}
+HOOK_WORKLOADS = ["pair", "burst", "churn", "realloc"]
 ALLOCATORS = ["phn-shared", "phn-static", "glibc", "pymalloc", "mimalloc", "jemalloc", "empty-export",
-              "empty-static"]
+              "empty-static"] + list(HOOKS)
 EMPTY_OF = {"phn-shared": "empty-export", "phn-static": "empty-static"}  # the same kind of link
 PHN = ["phn-shared", "phn-static"]
 
@@ -317,7 +323,95 @@ def targets(summary):
         return (f"{m:.2f}x", m >= 1.6, None)
     rows.append(("threads: 2-thread throughput ≥ 1.6x 1-thread", each(thr)))
     rows.append(("RSS per live 32 B block ≤ 1.05x pymalloc", each(le_ratio("rss32", "pymalloc", 1.05))))
+
+    def hook_fn(variant):  # the hooks are measured on the shared library only
+        base, limit = HOOKS[variant]
+
+        def fn(a):
+            if a != base:
+                return None
+            cells = [(w, hook_ratio(summary, w, variant, base)) for w in HOOK_WORKLOADS]
+            cells = [(w, r) for w, r in cells if r is not None]
+            if not cells:
+                return None
+            worst = max(cells, key=lambda t: t[1])
+            partial = "" if len(cells) == len(HOOK_WORKLOADS) else \
+                f"; only {len(cells)} of {len(HOOK_WORKLOADS)} workloads measured"
+            text = (", ".join(f"{r:.2f}x {w}" for w, r in cells)
+                    + f" (worst {worst[0]}: {met_text(worst[1], limit)}{partial})")
+            return (text, worst[1] <= limit, worst[1] / limit)
+        return fn
+    rows.append(("debug hooks ≤ 2.0x release time (issue #3; phn-debug / phn-shared on pair, burst, churn, "
+                 "realloc)", each(hook_fn("phn-debug"))))
+    rows.append(("tracemalloc with 1 frame ≤ 3x untraced (issue #3; phn-trace / phn-shared on pair, burst, churn, "
+                 "realloc)", each(hook_fn("phn-trace"))))
     return rows
+
+
+def hook_ratio(summary, w, a, b):
+    """median(a) / median(b) on workload w in the same run, or None when either is missing."""
+    m, d = med(summary, w, a), med(summary, w, b)
+    if m is None or d is None or d <= 0:
+        return None
+    return m / d
+
+
+def met_text(r, limit):
+    return "met" if r <= limit else f"missed by {(r / limit - 1) * 100:.0f} %"
+
+
+HOOK_RATIOS = [(v, base) for v, (base, _) in HOOKS.items()] + [("phn-debug", "pymalloc-debug"),
+                                                               ("phn-trace", "pymalloc-trace")]
+
+
+def hooks_summary(summary):
+    """Debug hooks and tracemalloc against the same allocator without them (results.json "hooks"):
+    per workload the medians, the ratios of medians ("a/b"; None when not measured) and, for the
+    ratios with a target, whether it is met."""
+    limits = {f"{v}/{base}": limit for v, (base, limit) in HOOKS.items() if limit is not None}
+    out = {"limits": limits, "workloads": {}}
+    for w in HOOK_WORKLOADS:
+        names = ["phn-shared", "pymalloc"] + list(HOOKS)
+        ratios = {f"{a}/{b}": hook_ratio(summary, w, a, b) for a, b in HOOK_RATIOS}
+        out["workloads"][w] = {
+            "unit": WORKLOADS[w][1],
+            "medians": {a: med(summary, w, a) for a in names},
+            "ratios": ratios,
+            "met": {k: None if ratios[k] is None else ratios[k] <= limit for k, limit in limits.items()},
+        }
+    return out
+
+
+def hooks_md(summary):
+    h = hooks_summary(summary)
+    nm = "not measured"
+    L = ["## Debug hooks and tracemalloc: cost against the same allocator without them\n"]
+    L.append("ns per op, medians of the same run; every ratio is a ratio of those medians. `phn-debug`: the "
+             "shared library with `PYHEAPNATIVE_ALLOCATOR=pymalloc_debug` (CPython's debug hooks); `phn-trace`: "
+             "with `PYHEAPNATIVE_TRACEMALLOC=1` (tracemalloc, 1 frame). Issue #3's targets: debug hooks ≤ 2x "
+             "release, tracing with one frame ≤ 3x untraced. For reference, CPython's own cost of the same tools "
+             "(`PYTHONMALLOC=pymalloc_debug`, `PYTHONTRACEMALLOC=1` against plain pymalloc; no target), and "
+             "PyHeapNative's hooked paths against CPython's hooked paths.\n")
+    head = ["workload", "phn-shared", "phn-debug", "phn-trace", "phn-debug ÷ phn-shared (≤ 2x)",
+            "phn-trace ÷ phn-shared (≤ 3x)", "CPython's own cost: pymalloc-debug ÷ pymalloc",
+            "CPython's own cost: pymalloc-trace ÷ pymalloc", "phn-debug ÷ pymalloc-debug",
+            "phn-trace ÷ pymalloc-trace"]
+    L.append("| " + " | ".join(head) + " |")
+    L.append("|---|" + "---:|" * (len(head) - 1))
+    for w in HOOK_WORKLOADS:
+        e = h["workloads"][w]
+        row = [w] + [nm if e["medians"][a] is None else fmt(e["medians"][a])
+                     for a in ("phn-shared", "phn-debug", "phn-trace")]
+        for key in ("phn-debug/phn-shared", "phn-trace/phn-shared"):
+            r = e["ratios"][key]
+            row.append(nm if r is None else f"{r:.2f}x — {met_text(r, h['limits'][key])}")
+        for key in ("pymalloc-debug/pymalloc", "pymalloc-trace/pymalloc", "phn-debug/pymalloc-debug",
+                    "phn-trace/pymalloc-trace"):
+            r = e["ratios"][key]
+            row.append(nm if r is None else f"{r:.2f}x")
+        L.append("| " + " | ".join(row) + " |")
+    L.append("")
+    return "\n".join(L)
 
 
 def tables_md(summary, meta, rounds, seconds, quick, gc=None):
@@ -329,7 +423,8 @@ def tables_md(summary, meta, rounds, seconds, quick, gc=None):
         L.append(f"| {k.replace('_', ' ')} | {meta.get(k, '')} |")
     gc_rounds = meta.get("gc_rounds") or rounds
     L.append(f"| rounds | {rounds}{f' (collector workloads: {gc_rounds})' if gc and gc_rounds != rounds else ''} "
-             f"(every allocator or collector once per workload per round, order rotating; "
+             f"(every allocator or collector once per workload per round, order rotating; the debug-hook "
+             f"and tracemalloc variants on {', '.join(HOOK_WORKLOADS)} only; "
              f"one process per measurement){' — BENCH_QUICK smoke run, smaller workloads' if quick else ''} |")
     if seconds:
         L.append(f"| run time | {seconds} s for the whole script (install check, builds, runs) |")
@@ -359,7 +454,7 @@ def tables_md(summary, meta, rounds, seconds, quick, gc=None):
     L.append("")
     L.append("Against glibc:\n")
     L.append("| allocator | " + " | ".join(w for w in ws if w != "threads") + " |")
-    L.append("|---|" + "---|" * (len(ws) - 1))
+    L.append("|---|" + "---|" * sum(1 for w in ws if w != "threads"))
     for a in present:
         L.append(f"| {a} | " + " | ".join(ratio(med(summary, w, a, "vs_glibc")) for w in ws if w != "threads") + " |")
     L.append("")
@@ -386,6 +481,8 @@ def tables_md(summary, meta, rounds, seconds, quick, gc=None):
             L.append("| " + " | ".join(row) + " |")
         L.append("")
 
+    L.append(hooks_md(summary))
+
     L.append("## Issue #5 targets\n")
     L.append("| target | phn-shared | phn-static |\n|---|---|---|")
     for name, res in targets(summary):
@@ -393,7 +490,8 @@ def tables_md(summary, meta, rounds, seconds, quick, gc=None):
         for a, text, ok, _ in res:
             cells[a] = f"{'**met**' if ok else '**missed**'}: {text}"
         L.append(f"| {name} | {cells.get('phn-shared', 'not measured')} | {cells.get('phn-static', 'not measured')} |")
-    L.append("| debug hooks ≤ 2.0x release time, ≤ 24 B per block | not measured yet | not measured yet |")
+    L.append("| debug hooks ≤ 24 B per block | not measured (the hook variants skip rss32 and rss100) | "
+             "not measured |")
     gc_rows = {r[0]: r for r in gc_targets(gc or {})}
     if gc_rows:
         for kind, limit in (("layout", 1.0), ("callback", 1.5)):
@@ -421,7 +519,8 @@ def esc(s):
 
 def svg_chart(summary, meta, quick):
     ws = [w for w in summary if w != "threads"]
-    allocs = [a for a in ALLOCATORS if any(a in summary[w]["allocators"] for w in ws)]
+    # the hook variants have their own table, not bars in this chart
+    allocs = [a for a in ALLOCATORS if a not in HOOKS and any(a in summary[w]["allocators"] for w in ws)]
     W, H = 1000, 660
     left, top, right = 70, 60, 20
     ph1 = 330  # panel 1 height
@@ -487,7 +586,7 @@ def svg_chart(summary, meta, quick):
         lx += 30 + 7.5 * len(a)
     # panel 2: thread scaling
     if "threads" in summary:
-        t = summary["threads"]["allocators"]
+        t = {a: e for a, e in summary["threads"]["allocators"].items() if a not in HOOKS}
         p2t, p2h = ly + 50, H - (ly + 50) - 30
         o.append(f'<text x="{left}" y="{p2t - 26}"><tspan font-weight="bold">threads: throughput on 2 threads / '
                  f'on 1 thread</tspan> — higher is better; target ≥ 1.6, ideal 2</text>')
@@ -617,6 +716,7 @@ def main():
         json.dump({"meta": meta, "workloads": summary,
                    "targets": [{"target": n, "results": [{"allocator": a, "measured": t, "met": ok}
                                                          for a, t, ok, _ in r]} for n, r in targets(summary)],
+                   "hooks": hooks_summary(summary),
                    "gc": gc,
                    "gc_targets": [{"collector": c, "limit": limit, "met": ok,
                                    "worst": {"workload": wst[0], "mode": wst[1], "ratio": wst[2]},

@@ -13,18 +13,26 @@
 #       mimalloc    mi_malloc (-lmimalloc)        jemalloc   malloc of -ljemalloc
 #       empty-export  an export that returns a fixed block: the call transition alone
 #       empty-static  the same export linked statically (the floor under phn-static)
+#       phn-debug     phn-shared's code with PYHEAPNATIVE_ALLOCATOR=pymalloc_debug (CPython's
+#                     debug hooks)
+#       phn-trace     phn-shared's code with PYHEAPNATIVE_TRACEMALLOC=1 (tracemalloc, 1 frame)
+#       pymalloc-debug  pymalloc's code with PYTHONMALLOC=pymalloc_debug, and
+#       pymalloc-trace  with PYTHONTRACEMALLOC=1: what the same tools cost in CPython itself
+#     (the four hook variants run only the workloads pair, burst, churn and realloc: see
+#     runs_workload; the tables compare each with the same allocator without the hooks)
 #     and, for the collector workloads (gc-*), gcbench.c once per collector with its shim:
 #       cpython       lists (PyList_New / PyList_Append) and PyGC_Collect of libpython3.11
 #       phn-layout    a node type described by its reference layout (ITEMS_ARE_REFS), .so
 #       phn-callback  the same node type described by traverse/clear/dealloc callbacks, .so
 #       phn-layout-static, phn-callback-static  the same against libpyheapnative.a (optional)
 #  4. runs the workloads interleaved: for each round, for each workload, every allocator
-#     (collector) once, in an order that rotates from round to round; one process per
-#     measurement;
+#     (collector) that runs it once, in an order that rotates from round to round; one
+#     process per measurement;
 #  5. writes OUTDIR/results.tsv (every measurement), OUTDIR/results.json (summary),
 #     OUTDIR/tables.md (medians, min, max, ratios, targets, machine) and the charts
 #     OUTDIR/benchmarks-ratios.svg (allocators) and OUTDIR/benchmarks-gc-ratios.svg
-#     (collector), copied to docs/ after a full run (BENCH_QUICK unset) without failures.
+#     (collector), copied to docs/ after a full run (BENCH_QUICK, BENCH_ALLOCATORS,
+#     BENCH_WORKLOADS and BENCH_COLLECTORS unset) without failures.
 #
 # The library must already be built (./build.sh build); the binaries use a copy of it taken
 # at the start (OUTDIR/lib), so rebuilding artifacts/lib during a run does not disturb it.
@@ -39,7 +47,9 @@
 #                        gc (= every collector workload: gc-{pairs,ring,random}-100k, and
 #                        -1m unless BENCH_QUICK), or single ones such as gc-ring-1m;
 #                        default: all of them
-#   BENCH_ALLOCATORS="…" subset of the allocators above
+#   BENCH_ALLOCATORS="…" subset of the allocators above (default: all of them; the hook
+#                        variants phn-debug phn-trace pymalloc-debug pymalloc-trace skip every
+#                        workload but pair burst churn realloc, whichever list is given)
 #   BENCH_COLLECTORS="…" subset of cpython phn-layout phn-callback (default: these three)
 #                        phn-layout-static phn-callback-static
 set -euo pipefail
@@ -58,7 +68,11 @@ QUICK="${BENCH_QUICK:-0}"
 if [ -n "$QUICK" ]; then ROUNDS="${BENCH_ROUNDS:-2}"; else ROUNDS="${BENCH_ROUNDS:-7}"; fi
 GC_ROUNDS="${BENCH_GC_ROUNDS:-$((ROUNDS < 5 ? ROUNDS : 5))}"
 [ "$GC_ROUNDS" -le "$ROUNDS" ] || GC_ROUNDS="$ROUNDS"
-ALLOCATORS=(${BENCH_ALLOCATORS:-phn-shared phn-static glibc pymalloc mimalloc jemalloc empty-export empty-static})
+# The lists are split on blanks on purpose.
+# shellcheck disable=SC2206
+ALLOCATORS=(${BENCH_ALLOCATORS:-phn-shared phn-static glibc pymalloc mimalloc jemalloc empty-export empty-static
+                               phn-debug phn-trace pymalloc-debug pymalloc-trace})
+# shellcheck disable=SC2206
 COLLECTORS=(${BENCH_COLLECTORS:-cpython phn-layout phn-callback})
 # The workloads: "gc" stands for every collector workload of the mode.
 GC_ALL=(gc-pairs-100k gc-ring-100k gc-random-100k)
@@ -74,6 +88,16 @@ for w in ${BENCH_WORKLOADS:-pair batch burst churn realloc large threads rss32 r
     esac
 done
 is_gc() { case "$1" in gc-*) return 0 ;; *) return 1 ;; esac; }
+# The debug-hook and tracemalloc variants are measured on these workloads only (their cost
+# against the same allocator without them); the others would add minutes and no target.
+HOOK_WORKLOADS="pair burst churn realloc"
+runs_workload() {  # runs_workload ALLOCATOR WORKLOAD: is ALLOCATOR measured on WORKLOAD?
+    case "$1" in
+        phn-debug|phn-trace|pymalloc-debug|pymalloc-trace)
+            case " $HOOK_WORKLOADS " in *" $2 "*) return 0 ;; *) return 1 ;; esac ;;
+        *) return 0 ;;
+    esac
+}
 CC="${CC:-gcc}"
 CFLAGS=(-std=gnu11 -O2 -g -Wall -Wextra -Werror)
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
@@ -161,21 +185,24 @@ compile() {  # compile NAME SHIM [extra gcc arguments]
 }
 for a in "${ALLOCATORS[@]}"; do
     [ ${#ALLOC_WORKLOADS[@]} -gt 0 ] || break
+    # $static_libs and $(python3.11-config …) are lists of arguments: split on purpose
+    # shellcheck disable=SC2046,SC2086
     case "$a" in
         phn-shared) compile "$a" shim_phn.c -DPHN_BENCH_NAME='"phn-shared"' -I"$ROOT/include" \
                         -L"$LIB" -Wl,-rpath,"$LIB" -lpyheapnative ;;
-        # shellcheck disable=SC2086
         phn-static) compile "$a" shim_phn.c -DPHN_BENCH_NAME='"phn-static"' -I"$ROOT/include" $static_libs ;;
         # the shared library with CPython's debug hooks, or tracemalloc with 1 frame (env_of)
         phn-debug|phn-trace) compile "$a" shim_phn.c -DPHN_BENCH_NAME="\"$a\"" -I"$ROOT/include" \
                         -L"$LIB" -Wl,-rpath,"$LIB" -lpyheapnative ;;
         glibc) compile "$a" shim_glibc.c ;;
-        # shellcheck disable=SC2046
         pymalloc) compile "$a" shim_pymalloc.c $("$PYCONFIG" --includes) $("$PYCONFIG" --embed --ldflags) ;;
+        # CPython's own debug hooks (PYTHONMALLOC=pymalloc_debug) and tracemalloc with 1 frame
+        # (PYTHONTRACEMALLOC=1): what the same tools cost in CPython (env_of)
+        pymalloc-debug|pymalloc-trace) compile "$a" shim_pymalloc.c -DPYMALLOC_BENCH_NAME="\"$a\"" \
+                        $("$PYCONFIG" --includes) $("$PYCONFIG" --embed --ldflags) ;;
         mimalloc) compile "$a" shim_mimalloc.c -lmimalloc ;;
         jemalloc) compile "$a" shim_jemalloc.c -ljemalloc ;;
         empty-export) compile "$a" shim_empty.c -L"$OUT/empty-export" -Wl,-rpath,"$OUT/empty-export" -lemptyexport ;;
-        # shellcheck disable=SC2086
         empty-static) compile "$a" shim_empty.c -DEMPTY_NAME='"empty-static"' \
                           ${static_libs//$LIB\/libpyheapnative.a/$OUT/empty-static/libemptyexport.a} ;;
         *) echo "bench: unknown allocator '$a'" >&2; exit 2 ;;
@@ -229,12 +256,15 @@ env_of() {  # the environment an allocator's binary runs with
     case "$1" in
         phn-debug) echo "PYHEAPNATIVE_ALLOCATOR=pymalloc_debug" ;;
         phn-trace) echo "PYHEAPNATIVE_TRACEMALLOC=1" ;;
+        pymalloc-debug) echo "PYTHONMALLOC=pymalloc_debug" ;;
+        pymalloc-trace) echo "PYTHONTRACEMALLOC=1" ;;
         *) echo "PHN_BENCH_PLAIN=1" ;;
     esac
 }
 RESULTS="$OUT/results.tsv"
 printf 'round\tallocator\tworkload\trepetition\tmetric\tvalue\n' >"$RESULTS"
-log "running ${#ALLOC_WORKLOADS[@]} allocator workloads x ${#ALLOCATORS[@]} allocators and" \
+log "running ${#ALLOC_WORKLOADS[@]} allocator workloads x ${#ALLOCATORS[@]} allocators (hook variants:" \
+    "$HOOK_WORKLOADS only) and" \
     "${#GC_WORKLOADS[@]} collector workloads x ${#COLLECTORS[@]} collectors, $ROUNDS rounds" \
     "(collector: $GC_ROUNDS)${QUICK:+ (BENCH_QUICK)}"
 failed=0
@@ -245,9 +275,13 @@ for ((round = 0; round < ROUNDS; round++)); do
             [ "$round" -lt "$GC_ROUNDS" ] || continue
             runners=("${COLLECTORS[@]}")
         else
-            runners=("${ALLOCATORS[@]}")
+            runners=()
+            for a in "${ALLOCATORS[@]}"; do
+                if runs_workload "$a" "$w"; then runners+=("$a"); fi
+            done
         fi
         n_alloc=${#runners[@]}
+        [ "$n_alloc" -gt 0 ] || continue
         if is_gc "$w"; then line="round $((round + 1))/$GC_ROUNDS $w:"; else line="round $((round + 1))/$ROUNDS $w:"; fi
         for ((k = 0; k < n_alloc; k++)); do
             a="${runners[$(((k + round + wi) % n_alloc))]}"
@@ -277,7 +311,9 @@ rm -f "$OUT/benchmarks-ratios.svg" "$OUT/benchmarks-gc-ratios.svg"
 python3 "$HERE/report.py" --results "$RESULTS" --out "$OUT" --root "$ROOT" \
     --rounds "$ROUNDS" --gc-rounds "$GC_ROUNDS" --seconds $((T_END - T_START)) ${QUICK:+--quick} \
     --load "$LOAD_START -> $(cut -d' ' -f1-3 /proc/loadavg)"
-if [ -z "$QUICK" ] && [ "$failed" = 0 ]; then
+# Only a run of everything replaces the charts of docs/ (not a subset of allocators or workloads).
+if [ -z "$QUICK" ] && [ "$failed" = 0 ] && [ -z "${BENCH_ALLOCATORS:-}" ] && [ -z "${BENCH_WORKLOADS:-}" ] \
+        && [ -z "${BENCH_COLLECTORS:-}" ]; then
     for svg in benchmarks-ratios.svg benchmarks-gc-ratios.svg; do
         if [ -f "$OUT/$svg" ]; then mkdir -p "$ROOT/docs" && cp "$OUT/$svg" "$ROOT/docs/$svg"; fi
     done

@@ -15,7 +15,11 @@
 static int threads_mode;
 static PyThreadState* saved;
 
-const char* bench_name(void) { return "pymalloc"; }
+#ifndef PYMALLOC_BENCH_NAME
+#define PYMALLOC_BENCH_NAME "pymalloc"   /* pymalloc-debug, pymalloc-trace: see run.sh's env_of */
+#endif
+
+const char* bench_name(void) { return PYMALLOC_BENCH_NAME; }
 
 int bench_init(void) {
     Py_Initialize();

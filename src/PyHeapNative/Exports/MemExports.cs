@@ -146,4 +146,36 @@ internal static unsafe class MemExports
         }
         catch (Exception e) { ExportGuard.Failed(e, "phn_obj_free_many"); }
     }
+
+#if !PHN_WINDOWS
+    // ---- the C fast paths' slow paths (Native/phn_fast.h): hidden, called from C only ------
+
+    [UnmanagedCallersOnly(EntryPoint = "phnimpl_pymalloc_free", CallConvs = [typeof(CallConvCdecl)])]
+    public static void PymallocFree(void* ptr)
+    {
+        try { Core.Pymalloc.Pymalloc.Free(ptr); }
+        catch (Exception e) { ExportGuard.Failed(e, "phn_mem_free"); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "phnimpl_pymalloc_realloc", CallConvs = [typeof(CallConvCdecl)])]
+    public static void* PymallocRealloc(void* ptr, nuint size)
+    {
+        try { return Core.Pymalloc.Pymalloc.Realloc(ptr, size); }
+        catch (Exception e) { return ExportGuard.AllocationFailed(e, "phn_mem_realloc"); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "phnimpl_trace_add", CallConvs = [typeof(CallConvCdecl)])]
+    public static void* TraceAdd(void* ptr, nuint size, void* caller, int realloc)
+    {
+        try { return Core.Tracing.Tracer.AddTraceOfPymallocBlock(ptr, size, caller, realloc != 0); }
+        catch (Exception e) { return ExportGuard.AllocationFailed(e, "phn_mem_malloc"); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "phnimpl_trace_restore", CallConvs = [typeof(CallConvCdecl)])]
+    public static void TraceRestore(void* ptr, nuint size, nuint traceback)
+    {
+        try { Core.Tracing.Tracer.RestoreTrace((nuint)ptr, size, traceback); }
+        catch (Exception e) { ExportGuard.Failed(e, "phn_mem_realloc"); }
+    }
+#endif
 }

@@ -70,6 +70,7 @@ internal static unsafe class Startup
         s_status = fatal == null ? Status.Ok : Status.InvalidArgument;
         try
         {
+            Core.Tracing.Tracer.ConfigureNative();
             NativeFastPath.Configure();
         }
         catch (Exception)

@@ -1,23 +1,18 @@
 /* phn_entry.c - the allocation functions' entry points.
  *
- * 1. pymalloc's fast path, in C. A call from C into managed code pays a reverse P/Invoke
- *    transition each way (about 90 instructions per malloc + free pair, more than pymalloc's
- *    own work). So when MEM or OBJ is served by plain pymalloc (no hooks, no tracing, no
- *    custom allocator), the common cases are done right here, on pymalloc's own structures,
- *    under the same per-class lock as the managed code (Core/Pymalloc/Pymalloc.cs), in the
- *    calling thread's heap (the same hash of pthread_self as Pymalloc.CurrentHeap):
- *      malloc: the class has a used pool (its first one gives a block; a pool that becomes
- *              full leaves the list, as in pymalloc);
- *      free:   the block is pymalloc's and its pool does not become empty (a pool that was
- *              full goes back to the front of its list, as in pymalloc).
- *    Everything else — a new pool, an empty pool going back to its arena (the arena lock),
- *    the RAW fallback, a contended lock, realloc, any other configuration — goes to the
- *    managed implementation, which does the same operations, so the observable behaviour
- *    is pymalloc's in every case.
- *    The structures' layouts are the ones of Core/Pymalloc (PoolHeader.cs, ArenaMap.cs,
- *    Pymalloc.cs's class lines); Startup hands their addresses over with
- *    phnimpl_fast_configure once the library is started, and until then every call goes
- *    to the managed side (which starts the library).
+ * 1. The common cases in C (see phn_fast.h for why and on what). Each MEM/OBJ entry point
+ *    reads its domain's entry (Core/Domains/Domains.cs) on every call:
+ *      pymalloc            pymalloc's fast path (phn_fast.h): malloc from the class's first
+ *                          used pool of the thread's heap, free into a pool that does not
+ *                          become empty;
+ *      debug hooks over pymalloc      phn_fast_debug.c;
+ *      tracing over pymalloc          phn_fast_trace.c;
+ *    and everything else — a new pool, an empty pool going back to its arena, the RAW
+ *    fallback, a contended lock, pymalloc's realloc, a failed check, any other
+ *    configuration — goes to the managed implementation. Installing hooks, tracing or a
+ *    custom allocator therefore takes effect on the very next call. Until Startup hands the
+ *    addresses over (phnimpl_fast_configure) every call goes to the managed side, which
+ *    starts the library.
  *
  * 2. Each entry point passes its caller's return address to the managed implementation
  *    (phnimpl_*, an [UnmanagedCallersOnly] method in Exports/MemExports.cs) so that
@@ -25,154 +20,60 @@
  *    and the unwinder costs microseconds. The phnimpl_* symbols are referenced as hidden,
  *    which keeps them out of the dynamic symbol table: only the phn_* names below are
  *    exported (IlcArg --export-dynamic-symbol). */
-#include <pthread.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <string.h>
+#include "phn_fast.h"
 
-#define PHN_IMPL __attribute__((visibility("hidden")))
 #define PHN_CALLER __builtin_return_address(0)
-#define PHN_LIKELY(x) __builtin_expect(!!(x), 1)
 
-/* ---- pymalloc's layouts (Core/Pymalloc) --------------------------------------------- */
+PHN_IMPL char* phn_fast_class_lines;
+PHN_IMPL void*** phn_fast_arena_root;
+static const domain_entry* mem_entry;   /* &Domains.Mem, NULL until configured */
+static const domain_entry* obj_entry;   /* &Domains.Obj */
 
-enum {
-    ALIGNMENT_SHIFT = 4,
-    SMALL_REQUEST_THRESHOLD = 512,
-    POOL_BITS = 14,
-    ARENA_BITS = 20,
-    NUM_SIZE_CLASSES = 32,
-    HEAP_SHIFT = 62,          /* Pymalloc.HeapShift: 4 heaps */
-    CLASS_LINE = 64,          /* Pymalloc.LineSize: lock at 0, used-pool head at 8 */
-    USED_POOLS_OFFSET = 8,
-    ROOT_BITS = 15, MID_BITS = 15, BOT_BITS = 64 - ARENA_BITS - ROOT_BITS - MID_BITS,
-    BACKEND_PYMALLOC = 0      /* Backend.Pymalloc, the Kind byte at the start of DomainEntry */
-};
-
-typedef struct pool_header {
-    uint32_t count;
-    uint32_t heap;
-    void* freeblock;
-    struct pool_header* nextpool;
-    struct pool_header* prevpool;
-    uint32_t arenaindex;
-    uint32_t szidx;
-    uint32_t nextoffset;
-    uint32_t maxnextoffset;
-} pool_header;
-
-typedef struct arena_leaf { int32_t tail_hi, tail_lo; } arena_leaf;
-
-static const uint8_t* mem_kind;     /* &Domains.Mem.Kind, NULL until configured */
-static const uint8_t* obj_kind;     /* &Domains.Obj.Kind */
-static char* class_lines;           /* Pymalloc.s_classLines */
-static void*** arena_root;          /* ArenaMap.s_root */
-
-PHN_IMPL void phnimpl_fast_configure(const uint8_t* mem, const uint8_t* obj, char* lines, void*** root) {
-    class_lines = lines;
-    arena_root = root;
-    __atomic_store_n(&mem_kind, mem, __ATOMIC_RELEASE);
-    __atomic_store_n(&obj_kind, obj, __ATOMIC_RELEASE);
+PHN_IMPL void phnimpl_fast_configure(const domain_entry* mem, const domain_entry* obj, char* lines, void*** root) {
+    phn_fast_class_lines = lines;
+    phn_fast_arena_root = root;
+    phn_debug_configure();
+    phn_heap_bias_configure();
+    __atomic_store_n(&mem_entry, mem, __ATOMIC_RELEASE);
+    __atomic_store_n(&obj_entry, obj, __ATOMIC_RELEASE);
 }
 
-static inline int served_by_pymalloc(const uint8_t* const* kind) {
-    const uint8_t* k = __atomic_load_n(kind, __ATOMIC_ACQUIRE);
-    return k != NULL && *k == BACKEND_PYMALLOC;
+/* The domain's backend, or BACKEND_CUSTOM (= the managed path) until configured. The table
+ * is published before the kind (AllocatorRegistry.Install). */
+static inline uint8_t kind_of(const domain_entry* const* slot, const domain_entry** entry) {
+    const domain_entry* e = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    *entry = e;
+    return e == NULL ? BACKEND_CUSTOM : __atomic_load_n(&e->kind, __ATOMIC_ACQUIRE);
 }
 
-/* ArenaMap.Owns: the radix tree test. */
-static inline int owns(const void* p) {
-    uintptr_t a = (uintptr_t)p;
-    void** mid = arena_root[a >> (ARENA_BITS + BOT_BITS + MID_BITS)];
-    if (mid == NULL)
-        return 0;
-    arena_leaf* bot = (arena_leaf*)mid[(a >> (ARENA_BITS + BOT_BITS)) & ((1u << MID_BITS) - 1)];
-    if (bot == NULL)
-        return 0;
-    arena_leaf* leaf = bot + ((a >> ARENA_BITS) & ((1u << BOT_BITS) - 1));
-    int32_t tail = (int32_t)(a & ((1u << ARENA_BITS) - 1));
-    return tail < leaf->tail_lo || (leaf->tail_hi != 0 && tail >= leaf->tail_hi);
-}
-
-/* Pymalloc.CurrentHeap: the calling thread's heap. */
-static inline uint32_t current_heap(void) {
-    return (uint32_t)(((uint64_t)(uintptr_t)pthread_self() * 0x9E3779B97F4A7C15ull) >> HEAP_SHIFT);
-}
-
-static inline int try_lock(int32_t* lock) {
-    int32_t expected = 0;
-    return __atomic_compare_exchange_n(lock, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
-}
-
-static inline void unlock(int32_t* lock) { __atomic_store_n(lock, 0, __ATOMIC_RELEASE); }
-
-/* A block of class idx from the first used pool of the thread's heap, or NULL: take the
- * managed path. */
-static inline void* fast_alloc(uint32_t idx) {
-    char* line = class_lines + (size_t)(current_heap() * NUM_SIZE_CLASSES + idx) * CLASS_LINE;
-    int32_t* lock = (int32_t*)line;
-    if (!try_lock(lock))
-        return NULL;
-    pool_header* head = (pool_header*)(line + USED_POOLS_OFFSET);
-    pool_header* pool = head->nextpool;
-    void* bp = NULL;
-    if (pool != head) {
-        void* block = pool->freeblock;   /* never NULL for a used pool */
-        void* next = *(void**)block;
-        if (next != NULL) {
-            pool->freeblock = next;
-            pool->count++;
-            bp = block;
-        } else if (pool->nextoffset <= pool->maxnextoffset) {
-            char* fresh = (char*)pool + pool->nextoffset;   /* thread on a virgin block */
-            pool->nextoffset += (idx + 1) << ALIGNMENT_SHIFT;
-            *(void**)fresh = NULL;
-            pool->freeblock = fresh;
-            pool->count++;
-            bp = block;
-        } else {
-            /* The pool is now full: unlink it from the used pools (Pymalloc.ExtendPool). */
-            pool->freeblock = NULL;
-            pool->count++;
-            pool_header* next = pool->nextpool;
-            pool_header* prev = pool->prevpool;
-            next->prevpool = prev;
-            prev->nextpool = next;
-            bp = block;
-        }
+/* A library wrapper's common case: 1 when served (result in *out). */
+static inline int wrapped_malloc(const domain_entry* e, size_t size, int zero, void* caller, void** out) {
+    const wrapper_table* t = e->table;
+    if (t->kind == WRAPPER_DEBUG) {
+        const debug_api* api = (const debug_api*)t->context;
+        return api->underlying.kind == BACKEND_PYMALLOC && phn_debug_malloc(api, size, zero, out);
     }
-    unlock(lock);
-    return bp;
+    if (t->kind == WRAPPER_TRACING)
+        return phn_trace_malloc((const tracing_api*)t->context, size, zero, caller, out);
+    return 0;
 }
 
-/* 1 if p went back to its pool here, 0 if the managed path must free it. */
-static inline int fast_free(void* p) {
-    if (!owns(p))
-        return 0;
-    pool_header* pool = (pool_header*)((uintptr_t)p & ~(((uintptr_t)1 << POOL_BITS) - 1));
-    int32_t* lock = (int32_t*)(class_lines + (size_t)(pool->heap * NUM_SIZE_CLASSES + pool->szidx) * CLASS_LINE);
-    if (!try_lock(lock))
-        return 0;
-    int done = 0;
-    void* last = pool->freeblock;
-    if (pool->count > 1) {   /* the pool does not become empty (that needs the arena lock) */
-        *(void**)p = last;
-        pool->freeblock = p;
-        pool->count--;
-        if (last == NULL) {
-            /* The pool was full: link it at the front of its list, so the very next
-             * allocation of the class reuses p (Pymalloc.InsertToUsedPool). */
-            pool_header* head = (pool_header*)((char*)lock + USED_POOLS_OFFSET);
-            pool_header* next = head->nextpool;
-            pool->nextpool = next;
-            pool->prevpool = head;
-            next->prevpool = pool;
-            head->nextpool = pool;
-        }
-        done = 1;
+static inline int wrapped_free(const domain_entry* e, void* ptr) {
+    const wrapper_table* t = e->table;
+    if (t->kind == WRAPPER_DEBUG) {
+        const debug_api* api = (const debug_api*)t->context;
+        return api->underlying.kind == BACKEND_PYMALLOC && phn_debug_free(api, ptr);
     }
-    unlock(lock);
-    return done;
+    if (t->kind == WRAPPER_TRACING)
+        return phn_trace_free((const tracing_api*)t->context, ptr);
+    return 0;
+}
+
+static inline int wrapped_realloc(const domain_entry* e, void* ptr, size_t size, void* caller, void** out) {
+    const wrapper_table* t = e->table;
+    if (t->kind == WRAPPER_TRACING)
+        return phn_trace_realloc((const tracing_api*)t->context, ptr, size, caller, out);
+    return 0;
 }
 
 /* ---- the entry points ---------------------------------------------------------------- */
@@ -192,34 +93,77 @@ void* phn_raw_calloc(size_t nelem, size_t elsize) { return phnimpl_raw_calloc(ne
 void* phn_raw_realloc(void* ptr, size_t new_size) { return phnimpl_raw_realloc(ptr, new_size, PHN_CALLER); }
 void phn_raw_free(void* ptr) { phnimpl_raw_free(ptr, PHN_CALLER); }
 
+/* Each entry point is its fast path, then a tail call to its slow path (a separate function,
+ * so that the fast path needs no stack frame): the wrappers' common cases, else managed. */
 #define PHN_PYMALLOC_SHIMS(d)                                                                  \
+    __attribute__((noinline)) static void* d##_malloc_slow(size_t size, void* caller) {        \
+        const domain_entry* e;                                                                 \
+        void* bp;                                                                              \
+        uint8_t kind = kind_of(&d##_entry, &e);                                                \
+        if (kind != BACKEND_CUSTOM)                                                            \
+            phn_claim_own_heap();                                                              \
+        if (kind == BACKEND_WRAPPER && wrapped_malloc(e, size, 0, caller, &bp))                \
+            return bp;                                                                         \
+        return phnimpl_##d##_malloc(size, caller);                                             \
+    }                                                                                          \
+    __attribute__((noinline)) static void* d##_calloc_slow(size_t nelem, size_t elsize, void* caller) { \
+        const domain_entry* e;                                                                 \
+        void* bp;                                                                              \
+        size_t size;                                                                           \
+        uint8_t kind = kind_of(&d##_entry, &e);                                                \
+        if (kind != BACKEND_CUSTOM)                                                            \
+            phn_claim_own_heap();                                                              \
+        if (kind == BACKEND_WRAPPER && !__builtin_mul_overflow(nelem, elsize, &size)           \
+            && wrapped_malloc(e, size, 1, caller, &bp))                                        \
+            return bp;                                                                         \
+        return phnimpl_##d##_calloc(nelem, elsize, caller);                                    \
+    }                                                                                          \
+    __attribute__((noinline)) static void d##_free_slow(void* ptr, void* caller) {             \
+        const domain_entry* e;                                                                 \
+        uint8_t kind = kind_of(&d##_entry, &e);                                                \
+        if (kind != BACKEND_CUSTOM)                                                            \
+            phn_claim_own_heap();                                                              \
+        if (ptr != NULL && kind == BACKEND_WRAPPER && wrapped_free(e, ptr))                    \
+            return;                                                                            \
+        phnimpl_##d##_free(ptr, caller);                                                       \
+    }                                                                                          \
     void* phn_##d##_malloc(size_t size) {                                                      \
-        if (PHN_LIKELY(size - 1 < SMALL_REQUEST_THRESHOLD) && served_by_pymalloc(&d##_kind)) {  \
-            void* bp = fast_alloc((uint32_t)((size - 1) >> ALIGNMENT_SHIFT));                  \
+        const domain_entry* e = __atomic_load_n(&d##_entry, __ATOMIC_ACQUIRE);                 \
+        if (PHN_LIKELY(e != NULL) && PHN_LIKELY(__atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) == BACKEND_PYMALLOC) \
+            && PHN_LIKELY(size - 1 < SMALL_REQUEST_THRESHOLD)) {                               \
+            void* bp = phn_pymalloc_alloc(phn_size_class(size));                               \
             if (PHN_LIKELY(bp != NULL))                                                        \
                 return bp;                                                                     \
         }                                                                                      \
-        return phnimpl_##d##_malloc(size, PHN_CALLER);                                         \
+        return d##_malloc_slow(size, PHN_CALLER);                                           \
     }                                                                                          \
     void* phn_##d##_calloc(size_t nelem, size_t elsize) {                                      \
+        const domain_entry* e = __atomic_load_n(&d##_entry, __ATOMIC_ACQUIRE);                 \
         size_t size;                                                                           \
-        if (!__builtin_mul_overflow(nelem, elsize, &size) && size - 1 < SMALL_REQUEST_THRESHOLD \
-            && served_by_pymalloc(&d##_kind)) {                                                \
-            void* bp = fast_alloc((uint32_t)((size - 1) >> ALIGNMENT_SHIFT));                  \
+        if (e != NULL && __atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) == BACKEND_PYMALLOC       \
+            && !__builtin_mul_overflow(nelem, elsize, &size) && size - 1 < SMALL_REQUEST_THRESHOLD) { \
+            void* bp = phn_pymalloc_alloc(phn_size_class(size));                               \
             if (bp != NULL) {                                                                  \
                 memset(bp, 0, size);                                                           \
                 return bp;                                                                     \
             }                                                                                  \
         }                                                                                      \
-        return phnimpl_##d##_calloc(nelem, elsize, PHN_CALLER);                                \
+        return d##_calloc_slow(nelem, elsize, PHN_CALLER);                                     \
     }                                                                                          \
     void* phn_##d##_realloc(void* ptr, size_t new_size) {                                      \
+        const domain_entry* e;                                                                 \
+        void* bp;                                                                              \
+        if (kind_of(&d##_entry, &e) == BACKEND_WRAPPER                                         \
+            && wrapped_realloc(e, ptr, new_size, PHN_CALLER, &bp))                             \
+            return bp;                                                                         \
         return phnimpl_##d##_realloc(ptr, new_size, PHN_CALLER);                               \
     }                                                                                          \
     void phn_##d##_free(void* ptr) {                                                           \
-        if (ptr != NULL && served_by_pymalloc(&d##_kind) && PHN_LIKELY(fast_free(ptr)))        \
+        const domain_entry* e = __atomic_load_n(&d##_entry, __ATOMIC_ACQUIRE);                 \
+        if (PHN_LIKELY(e != NULL) && PHN_LIKELY(__atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) == BACKEND_PYMALLOC) \
+            && PHN_LIKELY(ptr != NULL) && PHN_LIKELY(phn_pymalloc_free(ptr)))                  \
             return;                                                                            \
-        phnimpl_##d##_free(ptr, PHN_CALLER);                                                   \
+        d##_free_slow(ptr, PHN_CALLER);                                                        \
     }
 
 PHN_PYMALLOC_SHIMS(mem)

@@ -84,7 +84,7 @@ internal static unsafe partial class Pymalloc
             classLock->Exit();
             try { Errors.Report(Status.Internal, "pymalloc: " + e.GetType().Name + ": " + e.Message); }
             catch { }
-            finally { classLock->Enter(); }
+            finally { EnterClass(list); }
             return null;
         }
         finally
@@ -104,7 +104,7 @@ internal static unsafe partial class Pymalloc
     /// <summary>Takes them back, in the order of the hierarchy: class, then arena.</summary>
     private static void RetakeLocks(uint list)
     {
-        ClassLock(list)->Enter();
+        EnterClass(list);
         ArenaLock.Enter();
     }
 

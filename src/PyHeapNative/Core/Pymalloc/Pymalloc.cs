@@ -92,8 +92,7 @@ internal static unsafe partial class Pymalloc
         if (nbytes - 1 < SmallRequestThreshold)   // 1..512; 0 wraps around
         {
             uint list = ListOf((uint)(nbytes - 1) >> AlignmentShift);
-            HeapLock* l = ClassLock(list);
-            l->Enter();
+            HeapLock* l = EnterClass(list);
             byte* bp = AllocateBlock(list);
             l->Exit();
             if (bp != null)
@@ -109,8 +108,7 @@ internal static unsafe partial class Pymalloc
         if (nbytes - 1 < SmallRequestThreshold)
         {
             uint list = ListOf((uint)(nbytes - 1) >> AlignmentShift);
-            HeapLock* l = ClassLock(list);
-            l->Enter();
+            HeapLock* l = EnterClass(list);
             byte* bp = AllocateBlock(list);
             l->Exit();
             if (bp != null)
@@ -130,8 +128,7 @@ internal static unsafe partial class Pymalloc
         if (ArenaMap.Owns(p))
         {
             // The size class of a pool cannot change while one of its blocks is live.
-            HeapLock* l = ClassLock(ListOfPool(PoolOf(p)));
-            l->Enter();
+            HeapLock* l = EnterClass(ListOfPool(PoolOf(p)));
             FreeBlock((byte*)p);
             l->Exit();
             return;
@@ -149,12 +146,11 @@ internal static unsafe partial class Pymalloc
         if (nbytes - 1 < SmallRequestThreshold)
         {
             uint list = ListOf((uint)(nbytes - 1) >> AlignmentShift);
-            HeapLock* l = ClassLock(list);
             while (done < n)
             {
                 // Chunks, so that other threads of this class are not shut out for long.
                 nuint end = done + Math.Min(n - done, (nuint)BatchChunk);
-                l->Enter();
+                HeapLock* l = EnterClass(list);
                 for (; done < end; done++)
                 {
                     byte* bp = AllocateBlock(list);
@@ -200,13 +196,12 @@ internal static unsafe partial class Pymalloc
                 FreeRaw(p);
                 continue;
             }
-            HeapLock* l = ClassLock(ListOfPool(PoolOf(p)));
-            if (l != held)
+            uint list = ListOfPool(PoolOf(p));
+            if (ClassLock(list) != held)
             {
                 if (held != null)
                     held->Exit();
-                l->Enter();
-                held = l;
+                held = EnterClass(list);
             }
             FreeBlock((byte*)p);
         }
@@ -252,11 +247,31 @@ internal static unsafe partial class Pymalloc
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static HeapLock* ClassLock(uint list) => (HeapLock*)(s_classLines + list * LineSize);
 
+    /// <summary>Takes a class line's lock; a heap biased to another thread is revoked first
+    /// (HeapBias.cs), so that its owner's C fast path stays out while the lock is held.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static HeapLock* EnterClass(uint list)
+    {
+        HeapLock* l = ClassLock(list);
+        l->Enter();
+        if (HeapBias.MustRevoke(list / NumSizeClasses))
+            RevokeAndEnter(l, list);
+        return l;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void RevokeAndEnter(HeapLock* l, uint list)
+    {
+        l->Exit();   // the owner may be claiming or inside the line: never wait for it holding the lock
+        HeapBias.Revoke(list / NumSizeClasses);
+        l->Enter();
+    }
+
     /// <summary>Every class lock, then the arena lock: the whole heap (statistics, checks).</summary>
     internal static void LockAll()
     {
         for (uint c = 0; c < ListCount; c++)
-            ClassLock(c)->Enter();
+            EnterClass(c);
         ArenaLock.Enter();
     }
 

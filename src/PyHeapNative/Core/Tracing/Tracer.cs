@@ -29,7 +29,7 @@ internal struct TracingApi
     public bool WrapsDebug;      // the debug hooks are below: their dump may ask for a traceback
 }
 
-internal static unsafe class Tracer
+internal static unsafe partial class Tracer
 {
     internal const uint DefaultDomain = 0;
 
@@ -386,6 +386,26 @@ internal static unsafe class Tracer
         }
     }
 
+    /// <summary>The C fast path's fallback (Native/phn_fast_trace.c) for a block pymalloc just
+    /// handed out: records its trace; when that fails, frees the block and returns NULL
+    /// (malloc, as Malloc) or raises the fatal error (realloc, as Realloc).</summary>
+    internal static void* AddTraceOfPymallocBlock(void* p, nuint size, void* caller, bool realloc)
+    {
+        if (AddTrace(DefaultDomain, (nuint)p, size, caller))
+            return p;
+        if (realloc)
+        {
+            Fatal.Error("tracemalloc_realloc() failed to allocate a trace");
+            return p;
+        }
+        Pymalloc.Pymalloc.Free(p);
+        return RawDomain.OutOfMemory();
+    }
+
+    /// <summary>The C fast path's realloc failed: ptr's trace comes back.</summary>
+    internal static void RestoreTrace(nuint address, nuint size, nuint traceback) =>
+        RestoreTrace(new AddressTable.Entry { Domain = DefaultDomain, Address = address, Value = size, Extra = traceback });
+
     /// <summary>Puts back a trace removed by a realloc that failed. The table had room for
     /// it a moment ago; if tracing was cleared meanwhile, the trace is simply gone.</summary>
     private static void RestoreTrace(in AddressTable.Entry trace)
@@ -653,8 +673,8 @@ internal struct WrapperPerDomain
 internal unsafe struct SingleFrameCache
 {
     private const int Size = 256;
-    private fixed ulong _pcs[Size];
-    private fixed ulong _blocks[Size];
+    internal fixed ulong _pcs[Size];      // read by Native/phn_fast_trace.c: 256 addresses,
+    internal fixed ulong _blocks[Size];   // then their tracebacks
 
     private static int Slot(nuint pc) => (int)(((ulong)pc * 0x9E3779B97F4A7C15ul) >> 56);
 

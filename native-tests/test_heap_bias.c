@@ -1,0 +1,151 @@
+/* test_heap_bias.c - pymalloc's biased heaps (Native/phn_fast.h, Core/Pymalloc/HeapBias.cs):
+ * a heap used by one thread is entered without its locks until another thread touches it,
+ * which revokes the bias with a membarrier. These checks make revocations happen while the
+ * owner is busy in its fast path, and check that nothing was lost: every block keeps its
+ * contents, the counts come back, phn_validate() (which also checks that no heap is left
+ * biased to another thread or busy while it holds every lock) stays 0. */
+#include "testhelper.h"
+#include "phn_test_common.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { RING = 4096, BLOCKS = 400000 };
+
+/* A single-producer single-consumer ring of blocks. */
+static void* volatile ring[RING];
+static volatile size_t head, tail;
+static volatile long bad_blocks;
+
+static void fill(void* p, size_t n, unsigned seed) {
+    unsigned char* b = p;
+    for (size_t i = 0; i < n; i++) b[i] = (unsigned char)(seed + i * 31u);
+}
+
+static int intact(const void* p, size_t n, unsigned seed) {
+    const unsigned char* b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != (unsigned char)(seed + i * 31u)) return 0;
+    return 1;
+}
+
+static size_t size_of_index(size_t i) { return 8 + (i * 37) % 500; }
+
+/* Frees what the producer allocated: its frees are cross-thread (the producer's heap was
+ * biased to the producer) and revoke the bias while the producer keeps allocating. */
+static void* consumer(void* arg) {
+    (void)arg;
+    for (size_t i = 0; i < BLOCKS; i++) {
+        while (__atomic_load_n(&tail, __ATOMIC_ACQUIRE) == i) sched_yield();
+        void* p = ring[i % RING];
+        if (!intact(p, size_of_index(i), (unsigned)i)) __atomic_fetch_add(&bad_blocks, 1, __ATOMIC_RELAXED);
+        phn_obj_free(p);
+        __atomic_store_n(&head, i + 1, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+/* Several threads (more than the 4 heaps: some share one, and revoke it) doing their own
+ * churn, plus frees of each other's blocks. */
+enum { CHURNERS = 8, LIVE = 512, STEPS = 200000 };
+static void* volatile exchange[CHURNERS];
+static volatile long churn_bad;
+
+static void* churner(void* arg) {
+    uintptr_t id = (uintptr_t)arg;
+    void* live[LIVE];
+    size_t sizes[LIVE];
+    uint64_t x = 0x9E3779B97F4A7C15ull * (id + 1);
+    for (int i = 0; i < LIVE; i++) {
+        sizes[i] = 1 + (size_t)(i * 13 % 512);
+        live[i] = phn_mem_malloc(sizes[i]);
+        fill(live[i], sizes[i], (unsigned)(uintptr_t)live[i]);
+    }
+    for (int s = 0; s < STEPS; s++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        int j = (int)(x % LIVE);
+        if (!intact(live[j], sizes[j], (unsigned)(uintptr_t)live[j])) __atomic_fetch_add(&churn_bad, 1, __ATOMIC_RELAXED);
+        if ((x >> 32) % 16 == 0) {
+            /* hand the block to the next thread, take the one left for us (if any) */
+            void* mine = __atomic_exchange_n(&exchange[(id + 1) % CHURNERS], live[j], __ATOMIC_ACQ_REL);
+            if (mine) phn_mem_free(mine);   /* a block of another thread's heap */
+        } else {
+            phn_mem_free(live[j]);
+        }
+        sizes[j] = 1 + (size_t)((x >> 40) % 512);
+        live[j] = phn_mem_malloc(sizes[j]);
+        fill(live[j], sizes[j], (unsigned)(uintptr_t)live[j]);
+    }
+    for (int i = 0; i < LIVE; i++) phn_mem_free(live[i]);
+    return NULL;
+}
+
+int main(void) {
+    alarm(240);
+    phn_stats s0 = stats_now();
+
+    CHECK_BODY("producer/consumer: 400000 blocks allocated by one thread and freed by another, contents intact") {
+        pthread_t c;
+        int created = pthread_create(&c, NULL, consumer, NULL) == 0;
+        for (size_t i = 0; created && i < BLOCKS; i++) {
+            while (i - __atomic_load_n(&head, __ATOMIC_ACQUIRE) >= RING) sched_yield();
+            void* p = phn_obj_malloc(size_of_index(i));
+            fill(p, size_of_index(i), (unsigned)i);
+            ring[i % RING] = p;
+            __atomic_store_n(&tail, i + 1, __ATOMIC_RELEASE);
+            /* the producer's own churn between hand-overs, on its (biased, then revoked) heap */
+            void* q = phn_obj_malloc(64);
+            phn_obj_free(q);
+        }
+        if (created) pthread_join(c, NULL);
+        result = created && bad_blocks == 0;
+    }
+    CHECK("phn_validate() == 0 after the producer/consumer run", phn_validate() == 0);
+
+    CHECK_BODY("8 threads on 4 heaps, each churning 512 blocks and passing 1 in 16 to the next thread: contents intact") {
+        pthread_t th[CHURNERS];
+        int created = 0;
+        for (uintptr_t i = 0; i < CHURNERS; i++)
+            if (pthread_create(&th[i], NULL, churner, (void*)i) == 0) created++;
+        /* meanwhile, the invariant checker from this thread takes every lock: it revokes
+         * every heap biased to a churner */
+        int validate_failures = 0;
+        for (int k = 0; k < 20; k++) {
+            if (phn_validate() != 0 && validate_failures++ == 0)
+                fprintf(stderr, "\n  phn_validate: %s\n", phn_last_error_message());
+            usleep(2000);
+        }
+        for (int i = 0; i < created; i++) pthread_join(th[i], NULL);
+        for (int i = 0; i < CHURNERS; i++) {
+            void* left = __atomic_exchange_n(&exchange[i], NULL, __ATOMIC_ACQ_REL);
+            if (left) phn_mem_free(left);
+        }
+        result = created == CHURNERS && churn_bad == 0 && validate_failures == 0;
+    }
+
+    CHECK_BODY("a thread that exits and a new one that hashes anywhere: allocation works, validate is 0") {
+        pthread_t t;
+        int ok_threads = 1;
+        for (int k = 0; k < 16 && ok_threads; k++) {
+            ok_threads = pthread_create(&t, NULL, churner, (void*)(uintptr_t)(k % CHURNERS)) == 0;
+            if (ok_threads) pthread_join(t, NULL);
+        }
+        for (int i = 0; i < CHURNERS; i++) {
+            void* left = __atomic_exchange_n(&exchange[i], NULL, __ATOMIC_ACQ_REL);
+            if (left) phn_mem_free(left);
+        }
+        result = ok_threads && churn_bad == 0 && phn_validate() == 0;
+    }
+
+    phn_stats s1 = stats_now();
+    CHECK("phn_validate() == 0 at the end", phn_validate() == 0);
+    CHECK_BODY("allocated_blocks back to its starting value") {
+        result = s1.allocated_blocks == s0.allocated_blocks;
+        if (!result)
+            fprintf(stderr, "\n  allocated_blocks %llu -> %llu\n", (unsigned long long)s0.allocated_blocks,
+                    (unsigned long long)s1.allocated_blocks);
+    }
+    return print_test_summary();
+}

@@ -1,0 +1,58 @@
+// Biased heaps (the protocol is described in Native/phn_fast.h): a heap used by one thread
+// only is biased to it, and its C fast path enters the heap's class lines without their
+// locks. Every managed entry into a class line goes through Pymalloc.EnterClass, which
+// takes the line's lock and then, when the heap is biased to another thread, revokes the
+// bias (for good) before going on. The states live in C (Native/phn_heap_bias.c); until
+// the C fast path is configured no heap is biased and nothing here does anything.
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using PyHeapNative.Core.Os;
+
+namespace PyHeapNative.Core.Pymalloc;
+
+/// <summary>heap_bias of Native/phn_fast.h: one cache line per heap.</summary>
+[StructLayout(LayoutKind.Sequential, Size = 64)]
+internal struct HeapBiasState
+{
+    public ulong Owner;   // pthread_self of the owner; 0: nobody
+    public int Revoked;   // 1: shared for good
+    public int Busy;      // 1: the owner is inside one of the heap's lines
+}
+
+internal static unsafe class HeapBias
+{
+    private static HeapBiasState* s_states;
+
+#if !PHN_WINDOWS
+    [DllImport("phn_native", EntryPoint = "phnimpl_heap_bias_states")]
+    [SuppressGCTransition]
+    private static extern HeapBiasState* NativeStates();
+
+    /// <summary>Revokes a heap's bias and waits for its owner to leave (microseconds: a
+    /// membarrier, then a wait of a few dozen instructions at most).</summary>
+    [DllImport("phn_native", EntryPoint = "phnimpl_heap_revoke")]
+    [SuppressGCTransition]
+    internal static extern void Revoke(uint heap);
+#else
+    private static HeapBiasState* NativeStates() => null;
+    internal static void Revoke(uint heap) { }
+#endif
+
+    /// <summary>Before the C fast path is configured (Domains/NativeFastPath.cs).</summary>
+    internal static void Configure() => s_states = NativeStates();
+
+    /// <summary>Whether the calling thread, holding a class lock of heap, must revoke its
+    /// bias before touching the line: the heap is biased to another thread.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool MustRevoke(uint heap)
+    {
+        HeapBiasState* states = s_states;
+        if (states == null)
+            return false;
+        ulong owner = Volatile.Read(ref states[heap].Owner);
+        return owner != 0 && Volatile.Read(ref states[heap].Revoked) == 0 && owner != (ulong)Libc.CurrentThread();
+    }
+
+    /// <summary>For tests and the invariant checker: the owner and the state of a heap.</summary>
+    internal static HeapBiasState StateOf(uint heap) => s_states == null ? default : s_states[heap];
+}

@@ -1,0 +1,57 @@
+// The tracer's common case in C (Native/phn_fast_trace.c): at start-up the C side gets the
+// addresses of the statics it reads and writes under the tracer's lock. Statics of
+// unmanaged types never move.
+using System.Runtime.InteropServices;
+using PyHeapNative.Core.Runtime;
+
+namespace PyHeapNative.Core.Tracing;
+
+internal static unsafe partial class Tracer
+{
+    /// <summary>trace_state of Native/phn_fast_trace.c.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct NativeState
+    {
+        public HeapLock* Lock;
+        public bool* Tracing;
+        public int* Limit;
+        public int* Guarded;
+        public void* Provider;
+        public AddressTable* Traces;
+        public nuint* Traced;
+        public nuint* Peak;
+        public ulong* SinglePcs;
+        public ulong* SingleTracebacks;
+    }
+
+#if !PHN_WINDOWS
+    [DllImport("phn_native", EntryPoint = "phnimpl_trace_configure")]
+    [SuppressGCTransition]
+    private static extern void NativeConfigure(NativeState* state);
+#endif
+
+    internal static void ConfigureNative()
+    {
+#if !PHN_WINDOWS
+#pragma warning disable CS0420   // the C side reads it with a plain (x86: ordered) load, as Volatile.Read
+        fixed (HeapLock* lockWord = &s_lock)
+        fixed (bool* tracing = &s_tracing)
+#pragma warning restore CS0420
+        fixed (int* limit = &s_limit)
+        fixed (int* guarded = &s_guarded)
+        fixed (AddressTable* traces = &s_traces)
+        fixed (nuint* traced = &s_traced)
+        fixed (nuint* peak = &s_peak)
+        fixed (SingleFrameCache* cache = &s_singleFrames)
+        {
+            var state = new NativeState
+            {
+                Lock = lockWord, Tracing = tracing, Limit = limit, Guarded = guarded,
+                Provider = Frames.ProviderSlot(), Traces = traces, Traced = traced, Peak = peak,
+                SinglePcs = cache->_pcs, SingleTracebacks = cache->_blocks,
+            };
+            NativeConfigure(&state);
+        }
+#endif
+    }
+}

@@ -1,0 +1,333 @@
+/* phn_fast.h - what the C fast paths (phn_entry.c, phn_fast_debug.c, phn_fast_trace.c)
+ * share: the layouts of the managed structures they read and write, and pymalloc's common
+ * malloc and free.
+ *
+ * A call from C into managed code pays a reverse P/Invoke transition each way (about 90
+ * instructions per malloc + free pair, more than pymalloc's own work). So the common cases
+ * of the MEM and OBJ domains are done in C, on the managed code's own structures and under
+ * its own locks, and everything else goes to the managed implementation, which does the
+ * same operations: the observable behaviour is the same whichever side served a call.
+ *
+ * The layouts below are those of (keep them in step):
+ *   Core/Pymalloc/PoolHeader.cs        pool_header (48 bytes, Tunables.PoolOverhead)
+ *   Core/Pymalloc/Pymalloc.cs          the class lines: one 64-byte line per (heap, class),
+ *                                      its HeapLock at 0, the used-pool list head at 8
+ *   Core/Pymalloc/ArenaMap.cs          the radix tree and its leaves (arena_leaf)
+ *   Core/Raw/AllocatorTable.cs         DomainEntry (domain_entry), WrapperTable, Backend,
+ *                                      WrapperKind
+ *   Core/Debug/DebugHooks.cs           DebugApi (debug_api), the block layout and patterns
+ *   Core/Tracing/Tracer.cs             TracingApi, the tracer's shared state (trace_state)
+ *   Core/Runtime/AddressTable.cs       the traces' open-addressing table (address_table)
+ * The allocator, debug-hook, tracemalloc and stress tests run every path against them. */
+#ifndef PHN_FAST_H
+#define PHN_FAST_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define PHN_IMPL __attribute__((visibility("hidden")))
+#define PHN_LIKELY(x) __builtin_expect(!!(x), 1)
+#define PHN_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- pymalloc (Core/Pymalloc) --------------------------------------------------------- */
+
+enum {
+    ALIGNMENT_SHIFT = 4,
+    SMALL_REQUEST_THRESHOLD = 512,
+    POOL_BITS = 14,
+    POOL_OVERHEAD = 48,       /* Tunables.PoolOverhead */
+    ARENA_BITS = 20,
+    NUM_SIZE_CLASSES = 32,
+    HEAP_SHIFT = 62,          /* Pymalloc.HeapShift: 4 heaps */
+    HEAP_COUNT = 4,
+    CLASS_LINE = 64,          /* Pymalloc.LineSize: lock at 0, used-pool head at 8 */
+    USED_POOLS_OFFSET = 8,
+    ROOT_BITS = 15, MID_BITS = 15, BOT_BITS = 64 - ARENA_BITS - ROOT_BITS - MID_BITS,
+};
+
+typedef struct pool_header {
+    uint32_t count;
+    uint32_t heap;
+    void* freeblock;
+    struct pool_header* nextpool;
+    struct pool_header* prevpool;
+    uint32_t arenaindex;
+    uint32_t szidx;
+    uint32_t nextoffset;
+    uint32_t maxnextoffset;
+} pool_header;
+
+typedef struct arena_leaf { int32_t tail_hi, tail_lo; } arena_leaf;
+
+/* ---- domains and wrappers (Core/Raw/AllocatorTable.cs) --------------------------------- */
+
+enum { BACKEND_PYMALLOC = 0, BACKEND_MALLOC = 1, BACKEND_CUSTOM = 2, BACKEND_WRAPPER = 3 };
+enum { WRAPPER_NONE = 0, WRAPPER_DEBUG = 1, WRAPPER_TRACING = 2 };
+
+typedef struct wrapper_table wrapper_table;
+
+typedef struct domain_entry {
+    uint8_t kind;             /* Backend */
+    wrapper_table* table;     /* Custom, Wrapper: the installed table (published first) */
+} domain_entry;
+
+struct wrapper_table {
+    void* context;                 /* AllocatorTable C: context, then its four functions */
+    void* c_functions[4];
+    void* managed_functions[4];    /* the wrapper's managed entry points */
+    uint8_t kind;                  /* WrapperKind */
+    domain_entry* wrapped;
+};
+
+typedef struct debug_api {         /* DebugHooks.DebugApi, the debug wrapper's context */
+    domain_entry underlying;
+    uint8_t api_id;                /* 'r', 'm' or 'o' */
+} debug_api;
+
+typedef struct tracing_api {       /* Tracer.TracingApi, the tracing wrapper's context */
+    domain_entry underlying;
+    uint8_t calls_user_code;
+    uint8_t wraps_debug;
+} tracing_api;
+
+/* ---- pymalloc's state, handed over by phnimpl_fast_configure --------------------------- */
+
+PHN_IMPL extern char* phn_fast_class_lines;    /* Pymalloc.s_classLines */
+PHN_IMPL extern void*** phn_fast_arena_root;   /* ArenaMap.s_root */
+
+/* The managed slow paths the fast paths fall back on (Exports/MemExports.cs). */
+PHN_IMPL void phnimpl_pymalloc_free(void* p);
+PHN_IMPL void* phnimpl_pymalloc_realloc(void* p, size_t size);
+
+/* ArenaMap.Owns: the radix tree test. */
+static inline __attribute__((always_inline)) int phn_pymalloc_owns(const void* p) {
+    uintptr_t a = (uintptr_t)p;
+    void** mid = phn_fast_arena_root[a >> (ARENA_BITS + BOT_BITS + MID_BITS)];
+    if (mid == NULL)
+        return 0;
+    arena_leaf* bot = (arena_leaf*)mid[(a >> (ARENA_BITS + BOT_BITS)) & ((1u << MID_BITS) - 1)];
+    if (bot == NULL)
+        return 0;
+    arena_leaf* leaf = bot + ((a >> ARENA_BITS) & ((1u << BOT_BITS) - 1));
+    int32_t tail = (int32_t)(a & ((1u << ARENA_BITS) - 1));
+    return tail < leaf->tail_lo || (leaf->tail_hi != 0 && tail >= leaf->tail_hi);
+}
+
+static inline pool_header* phn_pool_of(const void* p) {
+    return (pool_header*)((uintptr_t)p & ~(((uintptr_t)1 << POOL_BITS) - 1));
+}
+
+/* HeapLock (Core/Runtime/HeapLock.cs): one word, 0 free, 1 taken. The fast paths only try
+ * it; a contended lock sends the call to the managed side, which spins. */
+static inline int phn_try_lock(int32_t* lock) {
+    int32_t expected = 0;
+    return __atomic_compare_exchange_n(lock, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+static inline void phn_unlock(int32_t* lock) { __atomic_store_n(lock, 0, __ATOMIC_RELEASE); }
+
+/* ---- biased heaps (phn_heap_bias.c) ----------------------------------------------------
+ * A class lock costs a locked compare-exchange, and on x86 a locked instruction first waits
+ * for every store before it to reach the cache: in a loop that frees blocks all over the
+ * heap, each malloc then waits for the previous free's cache miss. pymalloc under the GIL has
+ * no such wait. So a heap used by one thread only is biased to it: the owner enters its
+ * class lines by raising its busy flag with a plain store, and no other thread touches the
+ * heap until it has revoked the bias — for good — with an asymmetric fence:
+ *
+ *   owner (C fast path)                    another thread (phn_heap_revoke)
+ *     busy = 1                               revoked = 1
+ *     compiler barrier                       membarrier(PRIVATE_EXPEDITED): every thread
+ *     if revoked: busy = 0, take the lock      of the process passes a full barrier
+ *     ... the pool work ...                  wait until busy == 0
+ *     busy = 0                               from now on: the class locks, as everyone
+ *
+ * Either the owner's busy = 1 is visible once membarrier returns (the revoker waits for the
+ * owner to leave), or the owner's read of revoked comes after the barrier and sees 1. A heap
+ * is claimed by the first thread whose fast path finds it unowned (in the entry point's slow
+ * path), holding all 32 of its class locks (so nobody is inside one under its lock); every thread that takes a class lock
+ * of a heap biased to another thread revokes the bias first (C: by going to the managed
+ * path, which does it: Core/Pymalloc/HeapBias.cs). A revoked heap stays shared; with
+ * membarrier unavailable no heap is ever biased. */
+typedef struct heap_bias {
+    uint64_t owner;           /* pthread_self of the thread the heap is biased to; 0: nobody */
+    int32_t revoked;          /* 1: shared for good */
+    int32_t busy;             /* 1: the owner is inside one of the heap's class lines */
+    char padding[48];
+} heap_bias;
+
+PHN_IMPL extern heap_bias phn_heap_bias[HEAP_COUNT];
+PHN_IMPL extern int32_t phn_bias_enabled;
+PHN_IMPL void phn_heap_try_claim(uint32_t heap, uint64_t self);
+PHN_IMPL void phn_heap_bias_configure(void);
+
+/* pthread_self(), the thread's identity everywhere in the library (Pymalloc.CurrentHeap
+ * hashes it; HeapBias compares owners with it). On x86-64 glibc it is the word at %fs:16
+ * (the TCB's self pointer, which is all pthread_self reads): one load, no call. */
+static inline uint64_t phn_self(void) {
+#if defined(__x86_64__) && defined(__GLIBC__)
+    uint64_t self;
+    __asm__("movq %%fs:16, %0" : "=r"(self));
+    return self;
+#else
+    return (uint64_t)(uintptr_t)pthread_self();
+#endif
+}
+
+/* The heap of a thread (Pymalloc.CurrentHeap). */
+static inline uint32_t phn_heap_of(uint64_t self) { return (uint32_t)((self * 0x9E3779B97F4A7C15ull) >> HEAP_SHIFT); }
+
+/* Enters a class line of heap that the calling thread does not own, or whose bias was
+ * revoked: 1 with its lock taken, 0 when the call must go to the managed path: contended;
+ * biased to another thread (the managed path revokes it and waits); or the thread's own
+ * heap is unowned (the entry point's slow path claims it: phn_claim_own_heap). */
+static inline __attribute__((always_inline)) int phn_class_lock(heap_bias* b, uint32_t heap, int32_t* lock, uint64_t self) {
+    uint64_t owner = __atomic_load_n(&b->owner, __ATOMIC_RELAXED);
+    if (owner == 0 && phn_bias_enabled && heap == phn_heap_of(self))
+        return 0;
+    if (!phn_try_lock(lock))
+        return 0;
+    owner = __atomic_load_n(&b->owner, __ATOMIC_RELAXED);
+    if (owner != 0 && owner != self && !__atomic_load_n(&b->revoked, __ATOMIC_RELAXED)) {
+        phn_unlock(lock);
+        return 0;
+    }
+    return 1;
+}
+
+/* The owner's way in: 1 when it may work on the heap's lines without their locks until
+ * phn_bias_leave; 0 when the bias was revoked (then take the lock). */
+static inline __attribute__((always_inline)) int phn_bias_enter(heap_bias* b) {
+    __atomic_store_n(&b->busy, 1, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);   /* the asymmetric fence's light side */
+    if (PHN_LIKELY(!__atomic_load_n(&b->revoked, __ATOMIC_RELAXED)))
+        return 1;
+    __atomic_store_n(&b->busy, 0, __ATOMIC_RELEASE);
+    return 0;
+}
+
+static inline __attribute__((always_inline)) void phn_bias_leave(heap_bias* b) {
+    __atomic_store_n(&b->busy, 0, __ATOMIC_RELEASE);
+}
+
+/* The slow paths' first step: the calling thread's heap, when nobody owns it yet, becomes
+ * its own (phn_heap_bias.c). */
+static inline void phn_claim_own_heap(void) {
+    uint64_t self = phn_self();
+    uint32_t heap = phn_heap_of(self);
+    if (__atomic_load_n(&phn_heap_bias[heap].owner, __ATOMIC_RELAXED) == 0 && phn_bias_enabled)
+        phn_heap_try_claim(heap, self);
+}
+
+/* A block of class idx from the first used pool of a class line, or NULL (no used pool).
+ * A pool that becomes full leaves its list, as in pymalloc. The line is entered. */
+static inline __attribute__((always_inline)) void* phn_take_block(char* line, uint32_t idx) {
+    pool_header* head = (pool_header*)(line + USED_POOLS_OFFSET);
+    pool_header* pool = head->nextpool;
+    if (pool == head)
+        return NULL;
+    void* block = pool->freeblock;   /* never NULL for a used pool */
+    void* next = *(void**)block;
+    pool->count++;
+    if (PHN_LIKELY(next != NULL)) {
+        pool->freeblock = next;
+    } else if (pool->nextoffset <= pool->maxnextoffset) {
+        char* fresh = (char*)pool + pool->nextoffset;   /* thread on a virgin block */
+        pool->nextoffset += (idx + 1) << ALIGNMENT_SHIFT;
+        *(void**)fresh = NULL;
+        pool->freeblock = fresh;
+    } else {
+        /* The pool is now full: unlink it from the used pools (Pymalloc.ExtendPool). */
+        pool->freeblock = NULL;
+        pool_header* after = pool->nextpool;
+        pool_header* before = pool->prevpool;
+        after->prevpool = before;
+        before->nextpool = after;
+    }
+    return block;
+}
+
+/* A block of class idx from the calling thread's heap, or NULL: take the managed path. */
+static inline __attribute__((always_inline)) void* phn_pymalloc_alloc(uint32_t idx) {
+    uint64_t self = phn_self();
+    uint32_t heap = phn_heap_of(self);
+    heap_bias* b = &phn_heap_bias[heap];
+    char* line = phn_fast_class_lines + (size_t)(heap * NUM_SIZE_CLASSES + idx) * CLASS_LINE;
+    void* bp;
+    if (PHN_LIKELY(__atomic_load_n(&b->owner, __ATOMIC_RELAXED) == self) && PHN_LIKELY(phn_bias_enter(b))) {
+        bp = phn_take_block(line, idx);
+        phn_bias_leave(b);
+        return bp;
+    }
+    if (!phn_class_lock(b, heap, (int32_t*)line, self))
+        return NULL;
+    bp = phn_take_block(line, idx);
+    phn_unlock((int32_t*)line);
+    return bp;
+}
+
+/* Gives p back to its pool, the line entered: 0 (nothing done) when the pool would become
+ * empty (that takes the arena lock: the managed path). */
+static inline __attribute__((always_inline)) int phn_return_block(pool_header* pool, char* line, void* p) {
+    void* last = pool->freeblock;
+    if (pool->count <= 1)
+        return 0;
+    *(void**)p = last;
+    pool->freeblock = p;
+    pool->count--;
+    if (PHN_UNLIKELY(last == NULL)) {
+        /* The pool was full: link it at the front of its list, so the very next allocation
+         * of the class reuses p (Pymalloc.InsertToUsedPool). */
+        pool_header* head = (pool_header*)(line + USED_POOLS_OFFSET);
+        pool_header* next = head->nextpool;
+        pool->nextpool = next;
+        pool->prevpool = head;
+        next->prevpool = pool;
+        head->nextpool = pool;
+    }
+    return 1;
+}
+
+/* 1 if p, a block of pymalloc, went back to its pool here, 0 if the managed path must free
+ * it: its pool would become empty, or the line could not be entered. */
+static inline __attribute__((always_inline)) int phn_pymalloc_free_owned(void* p) {
+    pool_header* pool = phn_pool_of(p);
+    uint32_t heap = pool->heap;
+    heap_bias* b = &phn_heap_bias[heap];
+    char* line = phn_fast_class_lines + (size_t)(heap * NUM_SIZE_CLASSES + pool->szidx) * CLASS_LINE;
+    uint64_t self = phn_self();
+    int done;
+    if (PHN_LIKELY(__atomic_load_n(&b->owner, __ATOMIC_RELAXED) == self) && PHN_LIKELY(phn_bias_enter(b))) {
+        done = phn_return_block(pool, line, p);
+        phn_bias_leave(b);
+        return done;
+    }
+    if (!phn_class_lock(b, heap, (int32_t*)line, self))
+        return 0;
+    done = phn_return_block(pool, line, p);
+    phn_unlock((int32_t*)line);
+    return done;
+}
+
+/* The same for any address: 0 as well when p is not pymalloc's. */
+static inline __attribute__((always_inline)) int phn_pymalloc_free(void* p) {
+    return phn_pymalloc_owns(p) && phn_pymalloc_free_owned(p);
+}
+
+/* The size class of a small request (1..512 bytes). */
+static inline uint32_t phn_size_class(size_t size) { return (uint32_t)((size - 1) >> ALIGNMENT_SHIFT); }
+
+/* ---- the wrappers' common cases (phn_fast_debug.c, phn_fast_trace.c) -------------------
+ * Each returns 1 when it served the call (the result in *out), 0 when the managed wrapper
+ * must take it; a 0 comes before anything was changed. */
+
+PHN_IMPL int phn_debug_malloc(const debug_api* api, size_t nbytes, int zero, void** out);
+PHN_IMPL int phn_debug_free(const debug_api* api, void* p);
+PHN_IMPL void phn_debug_configure(void);
+
+PHN_IMPL int phn_trace_malloc(const tracing_api* api, size_t size, int zero, void* caller, void** out);
+PHN_IMPL int phn_trace_realloc(const tracing_api* api, void* ptr, size_t size, void* caller, void** out);
+PHN_IMPL int phn_trace_free(const tracing_api* api, void* p);
+
+#endif
