@@ -12,6 +12,8 @@
 //              return address, for tracemalloc);
 //   C# export  the [UnmanagedCallersOnly(EntryPoint = name)] method (for a C definition, the
 //              one named after its phnimpl_* callee, compared with the callee's C declaration);
+//              the callee is the one phnimpl_* the C definition calls, itself or through the
+//              static (inline) functions of its file (phn_entry.c's noinline slow paths);
 //   Interop    the [LibraryImport]/[DllImport] binding of PyHeapNative.Interop;
 //   Python     the FUNCTIONS entry of pyheapnative._native (restype, argtypes);
 // each with the same parameter count, the same size (and integer/floating class) for the
@@ -21,6 +23,13 @@
 // declaration order) offset and size (and array length), for gcc, libclang's own
 // clang_Type_getOffsetOf, the library's internal C# struct, the Interop struct and the ctypes
 // Structure.
+//
+// Per managed function that C calls (every phnimpl_* called by a C function of Native/*.c,
+// static or not, shim or not: phn_fast_debug.c's and phn_fast_trace.c's calls of
+// phnimpl_pymalloc_free, phnimpl_trace_add ...): an [UnmanagedCallersOnly(EntryPoint = name)]
+// method exists and matches the C declaration the calls bind to, compared as a shim's callee
+// is. And the other way round (reverse): every [UnmanagedCallersOnly] entry point is declared
+// in the header, or is a shim's callee, or is called from C.
 using System.Reflection;
 
 namespace PyHeapNative.Tests;
@@ -53,6 +62,8 @@ internal sealed class AbiInputs
     public Dictionary<string, string>? Symbols { get; init; }
     public Dictionary<string, MethodInfo>? LibraryExports { get; init; }
     public List<AbiShim> Shims { get; init; } = [];
+    /// <summary>Every managed phnimpl_* function that C code calls, per C declaration.</summary>
+    public List<AbiManagedCall> ManagedCalls { get; init; } = [];
     public Dictionary<string, MethodInfo>? Interop { get; init; }
     public PythonAbi? Python { get; init; }
     public Dictionary<string, ManagedLessLayout>? Gcc { get; init; }
@@ -80,6 +91,7 @@ internal static class AbiChecker
             CheckFunction(list, f, sides);
         foreach (AbiStruct s in header.Structs)
             CheckStruct(list, s, sides);
+        CheckManagedCalls(list, header, sides);
         if (reverse)
             CheckReverse(list, header, sides);
         return list;
@@ -125,7 +137,7 @@ internal static class AbiChecker
                 return;   // implemented in C only: there is no managed side to compare
             if (shim.CalleeDeclaration == null)
             {
-                list.Add(new(AbiSide.Shim, item, $"the C definition calls {shim.Callee}, which {file} does not declare"));
+                list.Add(new(AbiSide.Shim, item, $"the C definition calls {shim.Callee}, which neither {file} nor a header of its directory declares (with a prototype)"));
                 return;
             }
             AbiSignature callee = shim.CalleeDeclaration.Signature;
@@ -152,6 +164,34 @@ internal static class AbiChecker
             list.Add(new(AbiSide.CSharp, item, $"no [UnmanagedCallersOnly(EntryPoint = \"{f.Name}\")] method in the library and no C definition in Native/*.c"));
         else
             CompareSignature(list, AbiSide.CSharp, item, f, ClrAbi.Signature(m), $"{m.DeclaringType!.Name}.{m.Name}");
+    }
+
+    /// <summary>The managed functions C calls, apart from the callees of the header's C
+    /// definitions (compared in <see cref="CheckCSharp"/>): each C declaration those calls bind
+    /// to against the [UnmanagedCallersOnly] method, as a shim's callee is compared.</summary>
+    private static void CheckManagedCalls(List<AbiMismatch> list, AbiHeader header, AbiInputs sides)
+    {
+        var declared = header.Functions.Select(f => f.Name).ToHashSet();
+        var compared = sides.Shims.Where(s => declared.Contains(s.Shim.Name) && s.Callee != null && s.CalleeDeclaration != null)
+            .Select(s => (s.Callee!, s.CalleeDeclaration!.Where)).ToHashSet();
+        foreach (AbiManagedCall call in sides.ManagedCalls)
+        {
+            string item = $"{call.Callee} ({call.Where})";
+            string callers = string.Join(", ", call.Callers);
+            if (call.Declaration == null)
+            {
+                list.Add(new(AbiSide.Shim, item, $"called from C ({callers}) without a prototype declared in Native/ (the .c file or a header of its directory)"));
+                continue;
+            }
+            if (compared.Contains((call.Callee, call.Declaration.Where)))
+                continue;   // a shim's callee, compared with the header's function already
+            if (sides.LibraryExports == null) { }
+            else if (!sides.LibraryExports.TryGetValue(call.Callee, out MethodInfo? impl))
+                list.Add(new(AbiSide.CSharp, item, $"no [UnmanagedCallersOnly(EntryPoint = \"{call.Callee}\")] method for the C code that calls it ({callers})"));
+            else
+                CompareSignature(list, AbiSide.CSharp, item, call.Declaration, ClrAbi.Signature(impl),
+                    $"{impl.DeclaringType!.Name}.{impl.Name} (EntryPoint {call.Callee}, called from {callers})", $"its C declaration ({call.Declaration.Where})");
+        }
     }
 
     /// <param name="reference">what the expected signature is ("the header", or the C
@@ -263,6 +303,7 @@ internal static class AbiChecker
         var declared = header.Functions.Select(f => f.Name).ToHashSet();
         var headerOnly = header.HeaderOnlyFunctions.ToHashSet();
         var shimCallees = sides.Shims.Where(s => s.Callee != null).Select(s => s.Callee!).ToHashSet();
+        var calledFromC = sides.ManagedCalls.Select(c => c.Callee).ToHashSet();
         foreach (string name in (sides.Symbols?.Keys ?? Enumerable.Empty<string>()).Where(n => n.StartsWith("phn", StringComparison.Ordinal)).Order())
         {
             if (!declared.Contains(name))
@@ -270,8 +311,9 @@ internal static class AbiChecker
         }
         foreach (string name in (sides.LibraryExports?.Keys ?? Enumerable.Empty<string>()).Order())
         {
-            if (!declared.Contains(name) && !shimCallees.Contains(name))
-                list.Add(new(AbiSide.CSharp, name, "an [UnmanagedCallersOnly] entry point that the header does not declare (and no shim calls)"));
+            // called from C: checked against its C declaration (CheckManagedCalls)
+            if (!declared.Contains(name) && !shimCallees.Contains(name) && !calledFromC.Contains(name))
+                list.Add(new(AbiSide.CSharp, name, "an [UnmanagedCallersOnly] entry point that the header does not declare (and no shim, no C code calls)"));
         }
         foreach (AbiShim s in sides.Shims.Where(s => !declared.Contains(s.Shim.Name)))
             list.Add(new(AbiSide.Shim, s.Shim.Name, $"exported from C ({s.Shim.Where}) but not declared in the header"));

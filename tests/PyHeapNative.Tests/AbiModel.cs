@@ -4,6 +4,8 @@
 //
 //   the header      ClangHeader.Parse: a libclang walk of include/pyheapnative.h (LibClang.cs)
 //   the C shims     ClangHeader.ParseCSources: a libclang walk of src/PyHeapNative/Native/*.c
+//                   (the exported C functions and their managed callees, and every managed
+//                   phnimpl_* function that any C function calls)
 //   the .so         DynamicSymbols: `nm -D --defined-only` of the built library
 //   the C# exports  LibraryAssembly: reflection over the IL of the Native AOT project (the
 //                   libpyheapnative.dll that was compiled into the .so), loaded into its own
@@ -64,6 +66,15 @@ internal sealed record AbiStruct(string Name, long Size, long Align, IReadOnlyLi
 /// allocation entry points of phn_entry.c, phn_x(args) { return phnimpl_x(args, caller); }:
 /// the managed phnimpl_* function it calls (null when it is C only) and its C declaration.</summary>
 internal sealed record AbiShim(AbiFunction Shim, string? Callee, AbiFunction? CalleeDeclaration);
+
+/// <summary>A managed phnimpl_* function that C code calls (from any function of Native/*.c,
+/// static or not, or of a header they include from there): its C declaration as the calls see
+/// it (null when that is not a prototype of the sources' directory) and the callers, as
+/// "name (file:line)".</summary>
+internal sealed record AbiManagedCall(string Callee, AbiFunction? Declaration, IReadOnlyList<string> Callers)
+{
+    public string Where => Declaration?.Where ?? "no declaration";
+}
 
 internal sealed class AbiHeader
 {
@@ -353,19 +364,58 @@ internal static class ClangHeader
 
     /// <summary>The library's exported C functions (src/PyHeapNative/Native/*.c): every
     /// definition with external linkage and default visibility, with the managed function
-    /// (a hidden phnimpl_*) it calls, if any, and that function's declaration there.</summary>
-    public static (List<AbiShim> Shims, List<string> Problems) ParseCSources(IEnumerable<string> sources)
+    /// (a hidden phnimpl_*) it calls, if any, and that function's declaration there. The
+    /// managed callee is looked for in the definition's body and, transitively, in the static
+    /// (and static inline) functions of the same translation unit that it calls, such as the
+    /// noinline slow paths of phn_entry.c's PHN_PYMALLOC_SHIMS; calls to the external functions
+    /// of other files (phn_debug_malloc, phn_trace_malloc ...) are not followed. Besides the
+    /// shims: every phnimpl_* that any C function calls (static or not, the static inline
+    /// functions of the headers included from the sources' directory too), with its C
+    /// declaration, so that the managed exports C calls outside the shims are checked as well.
+    /// A phnimpl_* that C itself defines (phnimpl_fast_configure ...) is C, not managed.</summary>
+    public static CSources ParseCSources(IEnumerable<string> sources)
     {
-        var shims = new List<AbiShim>();
-        var problems = new List<string>();
+        var result = new CSources();
+        var shims = new List<(AbiFunction Fn, List<ManagedCallSite> Calls)>();
+        var calls = new List<ManagedCallSite>();
+        var definedInC = new HashSet<string>(StringComparer.Ordinal);
         foreach (string source in sources)
-            ParseCSource(source, shims, problems);
-        return (shims, problems);
+            ParseCSource(source, shims, calls, definedInC, result.Problems);
+
+        // phnimpl_* callees that some translation unit defines in C are not managed
+        foreach (var (fn, sites) in shims)
+        {
+            var managed = sites.Where(c => !definedInC.Contains(c.Callee)).ToList();
+            var names = managed.Select(c => c.Callee).Distinct().ToList();
+            if (names.Count > 1)
+                result.Problems.Add($"{fn.Name} ({fn.Where}): calls more than one managed function: {string.Join(", ", names)}"
+                    + $" (through {string.Join("; ", managed.Select(c => c.Callee + " in " + c.Caller).Distinct())})");
+            ManagedCallSite? first = managed.FirstOrDefault();
+            result.Shims.Add(new AbiShim(fn, first?.Callee, first?.Declaration));
+        }
+        foreach (var group in calls.Where(c => !definedInC.Contains(c.Callee))
+                     .GroupBy(c => (c.Callee, Declaration: c.Declaration == null ? "" : $"{System.IO.Path.GetFullPath(c.Declaration.File)}:{c.Declaration.Line}")))
+        {
+            ManagedCallSite one = group.First();
+            result.ManagedCalls.Add(new AbiManagedCall(one.Callee, one.Declaration, group.Select(c => c.Caller).Distinct().Order(StringComparer.Ordinal).ToList()));
+        }
+        // a declaration of the source file itself is read twice (the file's walk, the calls)
+        var problems = result.Problems.Distinct().ToList();
+        result.Problems.Clear();
+        result.Problems.AddRange(problems);
+        result.ManagedCalls.Sort((a, b) => string.CompareOrdinal(a.Callee + " " + a.Where, b.Callee + " " + b.Where));
+        return result;
     }
 
-    private static void ParseCSource(string source, List<AbiShim> shims, List<string> problems)
+    /// <summary>A call of a phnimpl_* function: the declaration the call binds to (null when it
+    /// is not a prototype declared under the sources' directory) and the calling C function.</summary>
+    private sealed record ManagedCallSite(string Callee, AbiFunction? Declaration, string Caller);
+
+    private static void ParseCSource(string source, List<(AbiFunction Fn, List<ManagedCallSite> Calls)> shims, List<ManagedCallSite> allCalls,
+        HashSet<string> definedInC, List<string> problems)
     {
         string full = System.IO.Path.GetFullPath(source);
+        string ownDir = System.IO.Path.GetDirectoryName(full)!;
         nint index = LibClang.CreateIndex();
         try
         {
@@ -378,32 +428,55 @@ internal static class ClangHeader
             try
             {
                 problems.AddRange(LibClang.Diagnostics(tu).Where(d => d.Severity >= CX.DiagnosticError).Select(d => "libclang: " + d.Text));
-                var declarations = new Dictionary<string, AbiFunction>();
                 var definitions = new List<(AbiFunction Fn, CXCursor Cursor)>();
+                // every function defined in the sources' directory (this file and the headers it
+                // includes from there: phn_fast.h's static inline functions), for the calls of phnimpl_*
+                var ownDefinitions = new List<(string Name, string Where, CXCursor Cursor)>();
                 foreach (CXCursor c in LibClang.Children(LibClang.TranslationUnitCursor(tu)))
                 {
                     var (file, line) = LibClang.Location(c);
-                    if (LibClang.Kind(c) != CX.FunctionDecl || file.Length == 0 || System.IO.Path.GetFullPath(file) != full)
+                    if (LibClang.Kind(c) != CX.FunctionDecl || file.Length == 0)
                         continue;
                     string name = LibClang.Spelling(c);
-                    AbiFunction? fn = Function(c, name, file, line, problems);
-                    if (fn == null)
+                    if (LibClang.IsDefinition(c) && IsUnder(file, ownDir))
+                    {
+                        ownDefinitions.Add((name, $"{System.IO.Path.GetFileName(file)}:{line}", c));
+                        if (name.StartsWith("phnimpl_", StringComparison.Ordinal))
+                            definedInC.Add(name);
+                    }
+                    if (System.IO.Path.GetFullPath(file) != full)
                         continue;
-                    if (!LibClang.IsDefinition(c))
-                        declarations.TryAdd(name, fn);
-                    else if (LibClang.Linkage(c) == CX.LinkageExternal && LibClang.StorageClass(c) != CX.StorageStatic
-                             && LibClang.Visibility(c) == CX.VisibilityDefault)
+                    AbiFunction? fn = Function(c, name, file, line, problems);
+                    if (fn != null && LibClang.IsDefinition(c) && LibClang.Linkage(c) == CX.LinkageExternal
+                        && LibClang.StorageClass(c) != CX.StorageStatic && LibClang.Visibility(c) == CX.VisibilityDefault)
                         definitions.Add((fn, c));
                 }
+                var declarations = new Dictionary<string, AbiFunction?>();
+                AbiFunction? DeclarationOf(CXCursor declaration)
+                {
+                    string name = LibClang.Spelling(declaration);
+                    var (file, line) = LibClang.Location(declaration);
+                    string key = $"{name}@{file}:{line}";
+                    if (!declarations.TryGetValue(key, out AbiFunction? fn))
+                    {
+                        // a prototype of the sources' directory, not an implicit declaration
+                        fn = file.Length > 0 && IsUnder(file, ownDir) && !LibClang.IsDefinition(declaration)
+                            ? Function(declaration, name, file, line, problems)
+                            : null;
+                        declarations[key] = fn;
+                    }
+                    return fn;
+                }
+
                 foreach (var (fn, cursor) in definitions)
                 {
-                    var calls = LibClang.Children(cursor, recurse: true).Where(k => LibClang.Kind(k) == CX.CallExpr)
-                        .Select(LibClang.Spelling).Where(s => s.StartsWith("phnimpl_", StringComparison.Ordinal)).Distinct().ToList();
-                    if (calls.Count > 1)
-                        problems.Add($"{fn.Name} ({fn.Where}): calls more than one managed function: {string.Join(", ", calls)}");
-                    string? callee = calls.FirstOrDefault();
-                    shims.Add(new AbiShim(fn, callee, callee == null ? null : declarations.GetValueOrDefault(callee)));
+                    var sites = new List<ManagedCallSite>();
+                    var visited = new HashSet<string>(StringComparer.Ordinal) { fn.Name };
+                    CollectManagedCalls(cursor, fn.Name, fn.Where, follow: true, visited, sites, DeclarationOf);
+                    shims.Add((fn, sites));
                 }
+                foreach (var (name, where, cursor) in ownDefinitions)
+                    CollectManagedCalls(cursor, name, where, follow: false, [], allCalls, DeclarationOf);
             }
             finally
             {
@@ -415,6 +488,43 @@ internal static class ClangHeader
             LibClang.DisposeIndex(index);
         }
     }
+
+    /// <summary>The phnimpl_* calls in a function's body; with follow, also those of the static
+    /// functions of the translation unit it calls, transitively (each function once).</summary>
+    private static void CollectManagedCalls(CXCursor function, string name, string where, bool follow, HashSet<string> visited,
+        List<ManagedCallSite> sites, Func<CXCursor, AbiFunction?> declarationOf)
+    {
+        foreach (CXCursor call in LibClang.Children(function, recurse: true))
+        {
+            if (LibClang.Kind(call) != CX.CallExpr)
+                continue;
+            CXCursor callee = LibClang.Referenced(call);
+            bool direct = LibClang.Kind(callee) == CX.FunctionDecl;
+            string calleeName = direct ? LibClang.Spelling(callee) : LibClang.Spelling(call);
+            CXCursor definition = direct ? LibClang.Definition(callee) : default;
+            bool definedHere = direct && LibClang.Kind(definition) == CX.FunctionDecl && LibClang.IsDefinition(definition);
+            if (calleeName.StartsWith("phnimpl_", StringComparison.Ordinal) && !definedHere)
+            {
+                sites.Add(new ManagedCallSite(calleeName, direct ? declarationOf(callee) : null, $"{name} ({where})"));
+                continue;
+            }
+            // a static (or static inline) function of this translation unit: its calls count as the caller's
+            if (!follow || !definedHere || LibClang.Linkage(definition) == CX.LinkageExternal || !visited.Add(calleeName))
+                continue;
+            var (file, line) = LibClang.Location(definition);
+            CollectManagedCalls(definition, calleeName, $"{System.IO.Path.GetFileName(file)}:{line}", follow, visited, sites, declarationOf);
+        }
+    }
+}
+
+/// <summary>What the libclang walk of the library's C sources found.</summary>
+internal sealed class CSources
+{
+    /// <summary>The exported C functions and their managed callees.</summary>
+    public List<AbiShim> Shims { get; } = [];
+    /// <summary>Every managed phnimpl_* function some C function calls, once per C declaration.</summary>
+    public List<AbiManagedCall> ManagedCalls { get; } = [];
+    public List<string> Problems { get; } = [];
 }
 
 // ====================================================================== C# (reflection)

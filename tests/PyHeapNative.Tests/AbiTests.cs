@@ -8,7 +8,9 @@
 // is missing (the built .so, the IL of src/PyHeapNative, python3) is a failure.
 //
 // The test of Fixtures/abi_mismatch.h runs the same checker against a header that is wrong
-// on purpose, and asserts that it reports every difference: the check is shown to fail.
+// on purpose (and, with the library's C sources, Fixtures/abi_mismatch_calls.c: C code calling
+// managed functions through wrong declarations), and asserts that it reports every
+// difference: the check is shown to fail.
 using System.Reflection;
 
 namespace PyHeapNative.Tests;
@@ -49,6 +51,8 @@ public sealed class AbiTests
 
     private static string UmbrellaHeader => Path.Combine(Repo.IncludeDir, "pyheapnative.h");
     private static string FixtureHeader => Path.Combine(Repo.Root, "tests", "PyHeapNative.Tests", "Fixtures", "abi_mismatch.h");
+    /// <summary>C code calling managed functions with wrong declarations, read with the library's own C sources.</summary>
+    private static string FixtureCSource => Path.Combine(Repo.Root, "tests", "PyHeapNative.Tests", "Fixtures", "abi_mismatch_calls.c");
     /// <summary>The C sources of the library (Native/phn_entry.c, phn_gc_track.c ...).</summary>
     private static string[] CSources => Directory.GetFiles(Path.Combine(Repo.Root, "src", "PyHeapNative", "Native"), "*.c").Order().ToArray();
 
@@ -59,7 +63,7 @@ public sealed class AbiTests
             Assert.Ignore("ABI check skipped: " + LibClang.LoadError);
         _scratch = Repo.NewScratchDir("abi");
         _header = ClangHeader.Parse(UmbrellaHeader, [Repo.IncludeDir]);
-        _sides = ReadSides(_header, [Repo.IncludeDir]);
+        _sides = ReadSides(_header, [Repo.IncludeDir], CSources);
         _mismatches = AbiChecker.Check(_header, _sides, reverse: true);
         TestContext.Progress.WriteLine($"ABI check: {LibClang.Version} ({LibClang.LoadedPath}), builtin headers {LibClang.BuiltinIncludes ?? "(none found)"}, " +
             $"C# exports read from {LibraryAssembly.Path}: {_mismatches.Count} mismatch(es)");
@@ -73,7 +77,7 @@ public sealed class AbiTests
     }
 
     /// <summary>Reads every side except the header; a side that fails is recorded, not thrown.</summary>
-    private AbiInputs ReadSides(AbiHeader header, IReadOnlyList<string> includeDirs)
+    private AbiInputs ReadSides(AbiHeader header, IReadOnlyList<string> includeDirs, IEnumerable<string> cSources)
     {
         var errors = new Dictionary<string, string>();
         var problems = new List<string>();
@@ -89,14 +93,15 @@ public sealed class AbiTests
                 return null;
             }
         }
-        var (shims, shimProblems) = ClangHeader.ParseCSources(CSources);
-        problems.AddRange(shimProblems);
+        CSources c = ClangHeader.ParseCSources(cSources);
+        problems.AddRange(c.Problems);
         var sides = new AbiInputs
         {
             LibraryPath = Repo.LibraryPath,
             Symbols = Try(AbiSide.Export, () => DynamicSymbols.Read(Repo.LibraryPath)),
             LibraryExports = Try(AbiSide.CSharp, () => LibraryAssembly.Exports(problems)),
-            Shims = shims,
+            Shims = c.Shims,
+            ManagedCalls = c.ManagedCalls,
             Interop = Try(AbiSide.Interop, () => InteropBindings.Functions(problems)),
             Python = Try(AbiSide.Python, () => PythonBindings.Read(_scratch)),
             Gcc = Try(AbiSide.LayoutGcc, () => GccLayouts.Read(header, _scratch, includeDirs)),
@@ -136,6 +141,22 @@ public sealed class AbiTests
         Assert.That(_header.OpaqueStructs, Does.Contain("phn_snapshot").And.Contain("phn_type"));
         Assert.That(_header.HeaderOnlyFunctions, Does.Contain("phn_new_ref"), "static inline functions are set apart");
         Assert.That(_sides.Shims.Select(s => s.Shim.Name), Does.Contain("phn_mem_malloc").And.Contain("phn_obj_free_many"), "the C entry points of Native/*.c");
+        // phn_mem_malloc's fast path tail-calls the static mem_malloc_slow, which calls the managed side
+        foreach (string d in new[] { "mem", "obj" })
+        {
+            foreach (string op in new[] { "malloc", "calloc", "realloc", "free" })
+            {
+                AbiShim shim = _sides.Shims.Single(s => s.Shim.Name == $"phn_{d}_{op}");
+                Assert.That(shim.Callee, Is.EqualTo($"phnimpl_{d}_{op}"), $"the managed callee of phn_{d}_{op}, through the static functions of its file");
+                Assert.That(shim.CalleeDeclaration, Is.Not.Null);
+            }
+        }
+        TestContext.Out.WriteLine("managed functions called from C: " + string.Join(", ", _sides.ManagedCalls.Select(m => $"{m.Callee} ({m.Where})")));
+        Assert.That(_sides.ManagedCalls.Select(m => m.Callee),
+            Does.Contain("phnimpl_pymalloc_free").And.Contain("phnimpl_pymalloc_realloc").And.Contain("phnimpl_trace_add").And.Contain("phnimpl_trace_restore")
+                .And.Contain("phnimpl_mem_malloc").And.Contain("phnimpl_gc_untrack"),
+            "the phnimpl_* functions that C calls, from shims or not");
+        Assert.That(_sides.ManagedCalls.Select(m => m.Callee), Does.Not.Contain("phnimpl_fast_configure"), "a phnimpl_* defined in C is not managed");
         AbiStruct stats = _header.Structs.Single(s => s.Name == "phn_stats");
         Assert.That(stats.Size, Is.EqualTo(1456), "phn_stats.h documents sizeof(phn_stats) == 1456 on 64-bit");
     }
@@ -179,7 +200,7 @@ public sealed class AbiTests
         AbiHeader fixture = ClangHeader.Parse(FixtureHeader, []);
         Assert.That(fixture.Problems, Is.Empty, "the fixture itself parses cleanly");
         Assert.That(fixture.HeaderOnlyFunctions, Is.EqualTo(new[] { "phn_abi_fixture_inline" }));
-        AbiInputs sides = ReadSides(fixture, []);
+        AbiInputs sides = ReadSides(fixture, [], CSources.Append(FixtureCSource));
         List<AbiMismatch> found = AbiChecker.Check(fixture, sides, reverse: false);
         TestContext.Out.WriteLine($"{found.Count} mismatches reported for {Path.GetFileName(FixtureHeader)}:\n  " + string.Join("\n  ", found));
 
@@ -198,6 +219,7 @@ public sealed class AbiTests
             Expect(side, "phn_gc_get_stats", "parameter 2 (stats): phn_gc_stats * points to 40 bytes");
         }
         Expect(AbiSide.Shim, "phn_mem_malloc", "parameter 1 (size): uint32_t (4 bytes) in the header");
+        Expect(AbiSide.Shim, "phn_mem_malloc", "in phnimpl_mem_malloc declared in phn_entry.c");   // found through mem_malloc_slow
         Expect(AbiSide.Interop, "phn_mem_malloc", "parameter 1 (size): uint32_t (4 bytes) in the header");
         Expect(AbiSide.Python, "phn_mem_malloc", "parameter 1 (size): uint32_t (4 bytes) in the header");
         Expect(AbiSide.Export, "phn_abi_fixture_not_exported", "not in the dynamic symbol table");
@@ -213,12 +235,19 @@ public sealed class AbiTests
         Expect(AbiSide.LayoutCSharp, "phn_abi_fixture_only", "no C# struct of the library is mapped");
         Expect(AbiSide.LayoutInterop, "phn_abi_fixture_only", "no struct PyHeapNative.Interop.PhnAbiFixtureOnly");
         Expect(AbiSide.LayoutPython, "phn_abi_fixture_only", "not in pyheapnative._native.STRUCT_TYPES");
+        // Fixtures/abi_mismatch_calls.c: managed functions C calls outside the shims
+        Expect(AbiSide.CSharp, "phnimpl_trace_restore", "parameter 2 (size): uint32_t (4 bytes) in its C declaration (abi_mismatch_calls.c:");
+        Expect(AbiSide.CSharp, "phnimpl_abi_fixture_missing", "no [UnmanagedCallersOnly(EntryPoint = \"phnimpl_abi_fixture_missing\")] method for the C code");
         Assert.That(missing, Is.Empty, "mismatches of the fixture the checker did not report");
 
         // ... and nothing about what the fixture gets right
         Assert.That(found.Where(m => m.Item.StartsWith("phn_validate ", StringComparison.Ordinal)), Is.Empty, "phn_validate is declared correctly");
         Assert.That(found.Where(m => m.Item.Contains("phn_abi_fixture_inline", StringComparison.Ordinal)), Is.Empty, "static inline functions are not looked for");
         Assert.That(found.Where(m => m.Side is AbiSide.LayoutGcc or AbiSide.Header), Is.Empty, "gcc and libclang agree on the fixture's layouts");
+        Assert.That(found.Where(m => m.Item.StartsWith("phnimpl_pymalloc_free ", StringComparison.Ordinal)), Is.Empty, "abi_mismatch_calls.c declares phnimpl_pymalloc_free correctly");
+        Assert.That(found.Where(m => m.Item.StartsWith("phnimpl_", StringComparison.Ordinal) && !m.Item.Contains("abi_mismatch_calls.c", StringComparison.Ordinal)), Is.Empty,
+            "the library's own C declarations of managed functions are right");
+        Assert.That(found.Count(m => m.Item.StartsWith("phnimpl_trace_restore ", StringComparison.Ordinal)), Is.EqualTo(1), "phnimpl_trace_restore differs only by parameter 2");
         Assert.That(found.Where(m => m.Item.StartsWith("phn_gc_get_stats ", StringComparison.Ordinal) && !m.Problem.Contains("points to", StringComparison.Ordinal)), Is.Empty,
             "phn_gc_get_stats differs only by its pointee");
     }

@@ -267,6 +267,8 @@ internal static unsafe class LibClang
     private static delegate* unmanaged[Cdecl]<CXString> s_getClangVersion;
     private static delegate* unmanaged[Cdecl]<CXCursor, CXCursor, uint> s_equalCursors;
     private static delegate* unmanaged[Cdecl]<CXCursor, int> s_getCursorVisibility;
+    private static delegate* unmanaged[Cdecl]<CXCursor, CXCursor> s_getCursorReferenced;
+    private static delegate* unmanaged[Cdecl]<CXCursor, CXCursor> s_getCursorDefinition;
     private static delegate* unmanaged[Cdecl]<nint, delegate* unmanaged[Cdecl]<nint, CXSourceLocation*, uint, void*, void>, void*, void> s_getInclusions;
 
     private static void Bind(nint h)
@@ -317,6 +319,8 @@ internal static unsafe class LibClang
         s_getClangVersion = (delegate* unmanaged[Cdecl]<CXString>)E("clang_getClangVersion");
         s_equalCursors = (delegate* unmanaged[Cdecl]<CXCursor, CXCursor, uint>)E("clang_equalCursors");
         s_getCursorVisibility = (delegate* unmanaged[Cdecl]<CXCursor, int>)E("clang_getCursorVisibility");
+        s_getCursorReferenced = (delegate* unmanaged[Cdecl]<CXCursor, CXCursor>)E("clang_getCursorReferenced");
+        s_getCursorDefinition = (delegate* unmanaged[Cdecl]<CXCursor, CXCursor>)E("clang_getCursorDefinition");
         s_getInclusions = (delegate* unmanaged[Cdecl]<nint, delegate* unmanaged[Cdecl]<nint, CXSourceLocation*, uint, void*, void>, void*, void>)E("clang_getInclusions");
     }
 
@@ -471,6 +475,14 @@ internal static unsafe class LibClang
 
     /// <summary>clang_getCursorVisibility: CX.VisibilityHidden, Protected or Default (0: invalid).</summary>
     public static int Visibility(CXCursor c) => s_getCursorVisibility(c);
+
+    /// <summary>clang_getCursorReferenced: what a reference or expression names (for a CallExpr
+    /// to a function, the FunctionDecl the call binds to); a null cursor (kind 70) for none.</summary>
+    public static CXCursor Referenced(CXCursor c) => s_getCursorReferenced(c);
+
+    /// <summary>clang_getCursorDefinition: the definition of what a cursor declares, when the
+    /// translation unit has it; else a null cursor (kind 70).</summary>
+    public static CXCursor Definition(CXCursor c) => s_getCursorDefinition(c);
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
     private static void VisitInclusion(nint file, CXSourceLocation* stack, uint depth, void* data)

@@ -94,16 +94,18 @@ void* phn_raw_realloc(void* ptr, size_t new_size) { return phnimpl_raw_realloc(p
 void phn_raw_free(void* ptr) { phnimpl_raw_free(ptr, PHN_CALLER); }
 
 /* Each entry point is its fast path, then a tail call to its slow path (a separate function,
- * so that the fast path needs no stack frame): the wrappers' common cases, else managed. */
+ * so that the fast path needs no stack frame): the wrappers' common cases, else managed —
+ * after claiming the thread's heap if nobody owns it yet (the fast paths refuse to work on
+ * an unowned own heap for that reason: the first call of a thread comes here). */
 #define PHN_PYMALLOC_SHIMS(d)                                                                  \
     __attribute__((noinline)) static void* d##_malloc_slow(size_t size, void* caller) {        \
         const domain_entry* e;                                                                 \
         void* bp;                                                                              \
         uint8_t kind = kind_of(&d##_entry, &e);                                                \
-        if (kind != BACKEND_CUSTOM)                                                            \
-            phn_claim_own_heap();                                                              \
         if (kind == BACKEND_WRAPPER && wrapped_malloc(e, size, 0, caller, &bp))                \
             return bp;                                                                         \
+        if (kind != BACKEND_CUSTOM)                                                            \
+            phn_claim_own_heap();                                                              \
         return phnimpl_##d##_malloc(size, caller);                                             \
     }                                                                                          \
     __attribute__((noinline)) static void* d##_calloc_slow(size_t nelem, size_t elsize, void* caller) { \
@@ -111,20 +113,20 @@ void phn_raw_free(void* ptr) { phnimpl_raw_free(ptr, PHN_CALLER); }
         void* bp;                                                                              \
         size_t size;                                                                           \
         uint8_t kind = kind_of(&d##_entry, &e);                                                \
-        if (kind != BACKEND_CUSTOM)                                                            \
-            phn_claim_own_heap();                                                              \
         if (kind == BACKEND_WRAPPER && !__builtin_mul_overflow(nelem, elsize, &size)           \
             && wrapped_malloc(e, size, 1, caller, &bp))                                        \
             return bp;                                                                         \
+        if (kind != BACKEND_CUSTOM)                                                            \
+            phn_claim_own_heap();                                                              \
         return phnimpl_##d##_calloc(nelem, elsize, caller);                                    \
     }                                                                                          \
     __attribute__((noinline)) static void d##_free_slow(void* ptr, void* caller) {             \
         const domain_entry* e;                                                                 \
         uint8_t kind = kind_of(&d##_entry, &e);                                                \
-        if (kind != BACKEND_CUSTOM)                                                            \
-            phn_claim_own_heap();                                                              \
         if (ptr != NULL && kind == BACKEND_WRAPPER && wrapped_free(e, ptr))                    \
             return;                                                                            \
+        if (kind != BACKEND_CUSTOM)                                                            \
+            phn_claim_own_heap();                                                              \
         phnimpl_##d##_free(ptr, caller);                                                       \
     }                                                                                          \
     void* phn_##d##_malloc(size_t size) {                                                      \
