@@ -26,8 +26,10 @@
 
 PHN_IMPL char* phn_fast_class_lines;
 PHN_IMPL void*** phn_fast_arena_root;
-static const domain_entry* mem_entry;   /* &Domains.Mem, NULL until configured */
-static const domain_entry* obj_entry;   /* &Domains.Obj */
+/* Until configured, the domains read as a custom allocator: every call goes managed. */
+static const domain_entry not_configured = { BACKEND_CUSTOM, NULL };
+static const domain_entry* mem_entry = &not_configured;   /* then &Domains.Mem */
+static const domain_entry* obj_entry = &not_configured;   /* &Domains.Obj */
 
 PHN_IMPL void phnimpl_fast_configure(const domain_entry* mem, const domain_entry* obj, char* lines, void*** root) {
     phn_fast_class_lines = lines;
@@ -38,12 +40,12 @@ PHN_IMPL void phnimpl_fast_configure(const domain_entry* mem, const domain_entry
     __atomic_store_n(&obj_entry, obj, __ATOMIC_RELEASE);
 }
 
-/* The domain's backend, or BACKEND_CUSTOM (= the managed path) until configured. The table
- * is published before the kind (AllocatorRegistry.Install). */
+/* The domain's backend (BACKEND_CUSTOM until configured). The table is published before the
+ * kind (AllocatorRegistry.Install). */
 static inline uint8_t kind_of(const domain_entry* const* slot, const domain_entry** entry) {
     const domain_entry* e = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
     *entry = e;
-    return e == NULL ? BACKEND_CUSTOM : __atomic_load_n(&e->kind, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&e->kind, __ATOMIC_ACQUIRE);
 }
 
 /* A library wrapper's common case: 1 when served (result in *out). */
@@ -131,7 +133,7 @@ void phn_raw_free(void* ptr) { phnimpl_raw_free(ptr, PHN_CALLER); }
     }                                                                                          \
     void* phn_##d##_malloc(size_t size) {                                                      \
         const domain_entry* e = __atomic_load_n(&d##_entry, __ATOMIC_ACQUIRE);                 \
-        if (PHN_LIKELY(e != NULL) && PHN_LIKELY(__atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) == BACKEND_PYMALLOC) \
+        if (PHN_LIKELY(__atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) == BACKEND_PYMALLOC)        \
             && PHN_LIKELY(size - 1 < SMALL_REQUEST_THRESHOLD)) {                               \
             void* bp = phn_pymalloc_alloc(phn_size_class(size));                               \
             if (PHN_LIKELY(bp != NULL))                                                        \
@@ -142,7 +144,7 @@ void phn_raw_free(void* ptr) { phnimpl_raw_free(ptr, PHN_CALLER); }
     void* phn_##d##_calloc(size_t nelem, size_t elsize) {                                      \
         const domain_entry* e = __atomic_load_n(&d##_entry, __ATOMIC_ACQUIRE);                 \
         size_t size;                                                                           \
-        if (e != NULL && __atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) == BACKEND_PYMALLOC       \
+        if (__atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) == BACKEND_PYMALLOC                    \
             && !__builtin_mul_overflow(nelem, elsize, &size) && size - 1 < SMALL_REQUEST_THRESHOLD) { \
             void* bp = phn_pymalloc_alloc(phn_size_class(size));                               \
             if (bp != NULL) {                                                                  \
@@ -162,8 +164,9 @@ void phn_raw_free(void* ptr) { phnimpl_raw_free(ptr, PHN_CALLER); }
     }                                                                                          \
     void phn_##d##_free(void* ptr) {                                                           \
         const domain_entry* e = __atomic_load_n(&d##_entry, __ATOMIC_ACQUIRE);                 \
-        if (PHN_LIKELY(e != NULL) && PHN_LIKELY(__atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) == BACKEND_PYMALLOC) \
-            && PHN_LIKELY(ptr != NULL) && PHN_LIKELY(phn_pymalloc_free(ptr)))                  \
+        /* NULL is never pymalloc's (no arena starts at address 0): free_slow takes it */      \
+        if (PHN_LIKELY(__atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) == BACKEND_PYMALLOC)        \
+            && PHN_LIKELY(phn_pymalloc_free(ptr)))                                             \
             return;                                                                            \
         d##_free_slow(ptr, PHN_CALLER);                                                        \
     }
