@@ -1,12 +1,13 @@
-/* phn_fast.h - what the C fast paths (phn_entry.c, phn_fast_debug.c, phn_fast_trace.c)
- * share: the layouts of the managed structures they read and write, and pymalloc's common
- * malloc and free.
+/* phn_fast.h - what the C fast paths (phn_entry.c, phn_fast_debug.c, phn_fast_trace.c,
+ * phn_heap_bias.c) share: the layouts of the managed structures they read and write,
+ * pymalloc's common malloc and free, and the biased heaps.
  *
  * A call from C into managed code pays a reverse P/Invoke transition each way (about 90
  * instructions per malloc + free pair, more than pymalloc's own work). So the common cases
  * of the MEM and OBJ domains are done in C, on the managed code's own structures and under
- * its own locks, and everything else goes to the managed implementation, which does the
- * same operations: the observable behaviour is the same whichever side served a call.
+ * its own locks (or its heap's bias, below), and everything else goes to the managed
+ * implementation, which does the same operations: the observable behaviour is the same
+ * whichever side served a call.
  *
  * The layouts below are those of (keep them in step):
  *   Core/Pymalloc/PoolHeader.cs        pool_header (48 bytes, Tunables.PoolOverhead)
@@ -18,6 +19,7 @@
  *   Core/Debug/DebugHooks.cs           DebugApi (debug_api), the block layout and patterns
  *   Core/Tracing/Tracer.cs             TracingApi, the tracer's shared state (trace_state)
  *   Core/Runtime/AddressTable.cs       the traces' open-addressing table (address_table)
+ *   Core/Pymalloc/HeapBias.cs          HeapBiasState (heap_bias), one 64-byte line per heap
  * The allocator, debug-hook, tracemalloc and stress tests run every path against them. */
 #ifndef PHN_FAST_H
 #define PHN_FAST_H
@@ -129,10 +131,9 @@ static inline int phn_try_lock(int32_t* lock) {
 static inline void phn_unlock(int32_t* lock) { __atomic_store_n(lock, 0, __ATOMIC_RELEASE); }
 
 /* ---- biased heaps (phn_heap_bias.c) ----------------------------------------------------
- * A class lock costs a locked compare-exchange, and on x86 a locked instruction first waits
- * for every store before it to reach the cache: in a loop that frees blocks all over the
- * heap, each malloc then waits for the previous free's cache miss. pymalloc under the GIL has
- * no such wait. So a heap used by one thread only is biased to it: the owner enters its
+ * A class lock costs a locked compare-exchange on every malloc and free (a full barrier on
+ * x86), which pymalloc under the GIL does not pay. So a heap used by one thread only is
+ * biased to it: the owner enters its
  * class lines by raising its busy flag with a plain store, and no other thread touches the
  * heap until it has revoked the bias — for good — with an asymmetric fence:
  *
@@ -144,12 +145,14 @@ static inline void phn_unlock(int32_t* lock) { __atomic_store_n(lock, 0, __ATOMI
  *     busy = 0                               from now on: the class locks, as everyone
  *
  * Either the owner's busy = 1 is visible once membarrier returns (the revoker waits for the
- * owner to leave), or the owner's read of revoked comes after the barrier and sees 1. A heap
- * is claimed by the first thread whose fast path finds it unowned (in the entry point's slow
- * path), holding all 32 of its class locks (so nobody is inside one under its lock); every thread that takes a class lock
- * of a heap biased to another thread revokes the bias first (C: by going to the managed
- * path, which does it: Core/Pymalloc/HeapBias.cs). A revoked heap stays shared; with
- * membarrier unavailable no heap is ever biased. */
+ * owner to leave), or the owner's read of revoked comes after the barrier and sees 1.
+ * A heap is claimed by the first thread whose fast path finds it unowned (in the entry
+ * point's slow path), holding all 32 of its class locks (so nobody is inside one under its
+ * lock). Every thread that takes a class lock of a heap biased to another thread revokes the
+ * bias first (C: by going to the managed path, which does it: Core/Pymalloc/HeapBias.cs).
+ * A revoked heap stays shared; with membarrier unavailable no heap is ever biased. A thread
+ * that exits leaves its heap biased to its identity, which only a later thread with the same
+ * pthread_self can reuse (no other thread is running under that identity then). */
 typedef struct heap_bias {
     uint64_t owner;           /* pthread_self of the thread the heap is biased to; 0: nobody */
     int32_t revoked;          /* 1: shared for good */

@@ -29,9 +29,10 @@ internal static unsafe class HeapBias
     private static extern HeapBiasState* NativeStates();
 
     /// <summary>Revokes a heap's bias and waits for its owner to leave (microseconds: a
-    /// membarrier, then a wait of a few dozen instructions at most).</summary>
+    /// membarrier, then a wait of a few dozen instructions, longer if the owner was
+    /// preempted inside its line). Rare, so a normal P/Invoke: a collection of the runtime
+    /// need not wait for it.</summary>
     [DllImport("phn_native", EntryPoint = "phnimpl_heap_revoke")]
-    [SuppressGCTransition]
     internal static extern void Revoke(uint heap);
 #else
     private static HeapBiasState* NativeStates() => null;
@@ -53,6 +54,6 @@ internal static unsafe class HeapBias
         return owner != 0 && Volatile.Read(ref states[heap].Revoked) == 0 && owner != (ulong)Libc.CurrentThread();
     }
 
-    /// <summary>For tests and the invariant checker: the owner and the state of a heap.</summary>
+    /// <summary>For the invariant checker: the owner and the state of a heap.</summary>
     internal static HeapBiasState StateOf(uint heap) => s_states == null ? default : s_states[heap];
 }

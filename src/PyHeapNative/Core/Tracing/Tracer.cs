@@ -673,27 +673,27 @@ internal struct WrapperPerDomain
 internal unsafe struct SingleFrameCache
 {
     private const int Size = 256;
-    internal fixed ulong _pcs[Size];      // read by Native/phn_fast_trace.c: 256 addresses,
-    internal fixed ulong _blocks[Size];   // then their tracebacks
+    internal fixed ulong Pcs[Size];      // read by Native/phn_fast_trace.c: 256 addresses,
+    internal fixed ulong Blocks[Size];   // then their tracebacks
 
     private static int Slot(nuint pc) => (int)(((ulong)pc * 0x9E3779B97F4A7C15ul) >> 56);
 
     public InternTable.Block* Find(nuint pc)
     {
         int i = Slot(pc);
-        return _pcs[i] == pc ? (InternTable.Block*)_blocks[i] : null;
+        return Pcs[i] == pc ? (InternTable.Block*)Blocks[i] : null;
     }
 
     public void Remember(nuint pc, InternTable.Block* block)
     {
         int i = Slot(pc);
-        _pcs[i] = pc;
-        _blocks[i] = (ulong)block;
+        Pcs[i] = pc;
+        Blocks[i] = (ulong)block;
     }
 
     public void Clear()
     {
         for (int i = 0; i < Size; i++)
-            _pcs[i] = _blocks[i] = 0;
+            Pcs[i] = Blocks[i] = 0;
     }
 }

@@ -48,7 +48,7 @@ internal static unsafe partial class Tracer
             {
                 Lock = lockWord, Tracing = tracing, Limit = limit, Guarded = guarded,
                 Provider = Frames.ProviderSlot(), Traces = traces, Traced = traced, Peak = peak,
-                SinglePcs = cache->_pcs, SingleTracebacks = cache->_blocks,
+                SinglePcs = cache->Pcs, SingleTracebacks = cache->Blocks,
             };
             NativeConfigure(&state);
         }
