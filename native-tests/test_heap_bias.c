@@ -68,9 +68,15 @@ static void* churner(void* arg) {
         int j = (int)(x % LIVE);
         if (!intact(live[j], sizes[j], (unsigned)(uintptr_t)live[j])) __atomic_fetch_add(&churn_bad, 1, __ATOMIC_RELAXED);
         if ((x >> 32) % 16 == 0) {
-            /* hand the block to the next thread, take the one left for us (if any) */
-            void* mine = __atomic_exchange_n(&exchange[(id + 1) % CHURNERS], live[j], __ATOMIC_ACQ_REL);
-            if (mine) phn_mem_free(mine);   /* a block of another thread's heap */
+            /* hand the block to the next thread (one it has not taken yet comes back to us),
+             * then free the one the previous thread left for us: a block of its heap */
+            void* back = __atomic_exchange_n(&exchange[(id + 1) % CHURNERS], live[j], __ATOMIC_ACQ_REL);
+            if (back) phn_mem_free(back);
+            void* mine = __atomic_exchange_n(&exchange[id], NULL, __ATOMIC_ACQ_REL);
+            if (mine) {
+                if (*(unsigned char*)mine != (unsigned char)(uintptr_t)mine) __atomic_fetch_add(&churn_bad, 1, __ATOMIC_RELAXED);
+                phn_mem_free(mine);
+            }
         } else {
             phn_mem_free(live[j]);
         }
@@ -123,6 +129,9 @@ int main(void) {
             if (left) phn_mem_free(left);
         }
         result = created == CHURNERS && churn_bad == 0 && validate_failures == 0;
+        if (!result)
+            fprintf(stderr, "\n  %d threads created, %ld damaged blocks, %d failed validations\n", created, churn_bad,
+                    validate_failures);
     }
 
     CHECK_BODY("a thread that exits and a new one that hashes anywhere: allocation works, validate is 0") {

@@ -137,15 +137,18 @@ static inline void phn_unlock(int32_t* lock) { __atomic_store_n(lock, 0, __ATOMI
  * class lines by raising its busy flag with a plain store, and no other thread touches the
  * heap until it has revoked the bias — for good — with an asymmetric fence:
  *
- *   owner (C fast path)                    another thread (phn_heap_revoke)
- *     busy = 1                               revoked = 1
+ *   owner (C fast path)                    another thread (phnimpl_heap_revoke)
+ *     busy = 1                               state = REVOKING
  *     compiler barrier                       membarrier(PRIVATE_EXPEDITED): every thread
- *     if revoked: busy = 0, take the lock      of the process passes a full barrier
- *     ... the pool work ...                  wait until busy == 0
- *     busy = 0                               from now on: the class locks, as everyone
+ *     if state != BIASED: busy = 0,            of the process passes a full barrier
+ *        take the lock                       wait until busy == 0
+ *     ... the pool work ...                  state = REVOKED; from now on the class
+ *     busy = 0                                 locks, for everyone
  *
  * Either the owner's busy = 1 is visible once membarrier returns (the revoker waits for the
- * owner to leave), or the owner's read of revoked comes after the barrier and sees 1.
+ * owner to leave), or the owner's read of the state comes after the barrier and sees it.
+ * Only REVOKED lets another thread in: a thread that finds a revocation under way waits for
+ * it to finish (the revocations are serialised by one lock).
  * A heap is claimed by the first thread whose fast path finds it unowned (in the entry
  * point's slow path), holding all 32 of its class locks (so nobody is inside one under its
  * lock). Every thread that takes a class lock of a heap biased to another thread revokes the
@@ -153,9 +156,11 @@ static inline void phn_unlock(int32_t* lock) { __atomic_store_n(lock, 0, __ATOMI
  * A revoked heap stays shared; with membarrier unavailable no heap is ever biased. A thread
  * that exits leaves its heap biased to its identity, which only a later thread with the same
  * pthread_self can reuse (no other thread is running under that identity then). */
+enum { BIAS_BIASED = 0, BIAS_REVOKING = 1, BIAS_REVOKED = 2 };
+
 typedef struct heap_bias {
     uint64_t owner;           /* pthread_self of the thread the heap is biased to; 0: nobody */
-    int32_t revoked;          /* 1: shared for good */
+    int32_t state;            /* BIAS_BIASED, BIAS_REVOKING, BIAS_REVOKED (for good) */
     int32_t busy;             /* 1: the owner is inside one of the heap's class lines */
     char padding[48];
 } heap_bias;
@@ -183,7 +188,8 @@ static inline uint32_t phn_heap_of(uint64_t self) { return (uint32_t)((self * 0x
 
 /* Enters a class line of heap that the calling thread does not own, or whose bias was
  * revoked: 1 with its lock taken, 0 when the call must go to the managed path: contended;
- * biased to another thread (the managed path revokes it and waits); or the thread's own
+ * biased to another thread, or being revoked (the managed path revokes it, or waits for
+ * the revocation under way to finish); or the thread's own
  * heap is unowned (the entry point's slow path claims it: phn_claim_own_heap). */
 static inline __attribute__((always_inline)) int phn_class_lock(heap_bias* b, uint32_t heap, int32_t* lock, uint64_t self) {
     uint64_t owner = __atomic_load_n(&b->owner, __ATOMIC_RELAXED);
@@ -192,7 +198,7 @@ static inline __attribute__((always_inline)) int phn_class_lock(heap_bias* b, ui
     if (!phn_try_lock(lock))
         return 0;
     owner = __atomic_load_n(&b->owner, __ATOMIC_RELAXED);
-    if (owner != 0 && owner != self && !__atomic_load_n(&b->revoked, __ATOMIC_RELAXED)) {
+    if (owner != 0 && owner != self && __atomic_load_n(&b->state, __ATOMIC_ACQUIRE) != BIAS_REVOKED) {
         phn_unlock(lock);
         return 0;
     }
@@ -200,11 +206,11 @@ static inline __attribute__((always_inline)) int phn_class_lock(heap_bias* b, ui
 }
 
 /* The owner's way in: 1 when it may work on the heap's lines without their locks until
- * phn_bias_leave; 0 when the bias was revoked (then take the lock). */
+ * phn_bias_leave; 0 when the bias is being or was revoked (then take the lock). */
 static inline __attribute__((always_inline)) int phn_bias_enter(heap_bias* b) {
     __atomic_store_n(&b->busy, 1, __ATOMIC_RELAXED);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);   /* the asymmetric fence's light side */
-    if (PHN_LIKELY(!__atomic_load_n(&b->revoked, __ATOMIC_RELAXED)))
+    if (PHN_LIKELY(__atomic_load_n(&b->state, __ATOMIC_RELAXED) == BIAS_BIASED))
         return 1;
     __atomic_store_n(&b->busy, 0, __ATOMIC_RELEASE);
     return 0;

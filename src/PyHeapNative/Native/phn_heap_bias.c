@@ -35,18 +35,19 @@ PHN_IMPL void phn_heap_try_claim(uint32_t heap, uint64_t self) {
 }
 
 /* Revokes the bias of a heap for good and waits until its owner has left the line it may
- * be in. Called without the heap's class locks (the owner never waits for anything while
- * busy, so holding other locks is fine). */
+ * be in; returns only when the heap is REVOKED (a revocation under way on another thread is
+ * waited for). Called without the heap's class locks (the owner never waits for anything
+ * while busy, so holding other locks is fine). */
 PHN_IMPL void phnimpl_heap_revoke(uint32_t heap) {
     if (heap >= HEAP_COUNT)
         return;
     heap_bias* b = &phn_heap_bias[heap];
-    if (__atomic_load_n(&b->revoked, __ATOMIC_ACQUIRE))
+    if (__atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == BIAS_REVOKED)
         return;
     while (!phn_try_lock(&revoke_lock))
         sched_yield();
-    if (!__atomic_load_n(&b->revoked, __ATOMIC_RELAXED)) {
-        __atomic_store_n(&b->revoked, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&b->state, __ATOMIC_RELAXED) != BIAS_REVOKED) {
+        __atomic_store_n(&b->state, BIAS_REVOKING, __ATOMIC_SEQ_CST);
         if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) {
             /* Not registered in this process (cannot happen after a successful configure,
              * the registration survives fork): register, else the global barrier. */
@@ -56,6 +57,7 @@ PHN_IMPL void phnimpl_heap_revoke(uint32_t heap) {
         }
         while (__atomic_load_n(&b->busy, __ATOMIC_ACQUIRE))
             sched_yield();
+        __atomic_store_n(&b->state, BIAS_REVOKED, __ATOMIC_RELEASE);
     }
     phn_unlock(&revoke_lock);
 }

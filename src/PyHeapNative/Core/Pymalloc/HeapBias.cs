@@ -14,8 +14,10 @@ namespace PyHeapNative.Core.Pymalloc;
 [StructLayout(LayoutKind.Sequential, Size = 64)]
 internal struct HeapBiasState
 {
+    internal const int Biased = 0, Revoking = 1, Revoked = 2;   // BIAS_* of phn_fast.h
+
     public ulong Owner;   // pthread_self of the owner; 0: nobody
-    public int Revoked;   // 1: shared for good
+    public int State;     // Biased, Revoking, Revoked (for good)
     public int Busy;      // 1: the owner is inside one of the heap's lines
 }
 
@@ -28,10 +30,10 @@ internal static unsafe class HeapBias
     [SuppressGCTransition]
     private static extern HeapBiasState* NativeStates();
 
-    /// <summary>Revokes a heap's bias and waits for its owner to leave (microseconds: a
-    /// membarrier, then a wait of a few dozen instructions, longer if the owner was
-    /// preempted inside its line). Rare, so a normal P/Invoke: a collection of the runtime
-    /// need not wait for it.</summary>
+    /// <summary>Revokes a heap's bias (or waits for the revocation under way) and for its
+    /// owner to leave (microseconds: a membarrier, then a wait of a few dozen instructions,
+    /// longer if the owner was preempted inside its line). Rare, so a normal P/Invoke: a
+    /// collection of the runtime need not wait for it.</summary>
     [DllImport("phn_native", EntryPoint = "phnimpl_heap_revoke")]
     internal static extern void Revoke(uint heap);
 #else
@@ -43,7 +45,8 @@ internal static unsafe class HeapBias
     internal static void Configure() => s_states = NativeStates();
 
     /// <summary>Whether the calling thread, holding a class lock of heap, must revoke its
-    /// bias before touching the line: the heap is biased to another thread.</summary>
+    /// bias (or wait for a revocation under way) before touching the line: the heap is
+    /// biased to another thread and not yet revoked.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static bool MustRevoke(uint heap)
     {
@@ -51,7 +54,8 @@ internal static unsafe class HeapBias
         if (states == null)
             return false;
         ulong owner = Volatile.Read(ref states[heap].Owner);
-        return owner != 0 && Volatile.Read(ref states[heap].Revoked) == 0 && owner != (ulong)Libc.CurrentThread();
+        return owner != 0 && Volatile.Read(ref states[heap].State) != HeapBiasState.Revoked
+            && owner != (ulong)Libc.CurrentThread();
     }
 
     /// <summary>For the invariant checker: the owner and the state of a heap.</summary>
