@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 enum { RING = 4096, BLOCKS = 400000 };
@@ -151,9 +152,62 @@ static int revoke_race_child(void) {
     return 0;
 }
 
+/* --fork (a child process): 4 threads churn on their heaps while the main thread forks 20
+ * times; each forked process allocates and frees 20000 blocks of every size, including new
+ * pools and arenas, and checks phn_validate(). Without the library's fork handlers a fork
+ * taken while a thread is inside a class line leaves the forked process a lock or a busy
+ * heap for ever (it would hang: alarm). Prints RESULT=ok when every forked process passed. */
+static volatile int fork_running = 1;
+
+static void* fork_churner(void* arg) {
+    (void)arg;
+    void* live[256] = {0};
+    uint64_t x = (uint64_t)(uintptr_t)&live;
+    while (__atomic_load_n(&fork_running, __ATOMIC_ACQUIRE)) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        int j = (int)(x % 256);
+        phn_mem_free(live[j]);
+        live[j] = phn_mem_malloc(1 + (size_t)((x >> 20) % 700));
+    }
+    for (int i = 0; i < 256; i++) phn_mem_free(live[i]);
+    return NULL;
+}
+
+static int fork_child(void) {
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        if (pthread_create(&th[i], NULL, fork_churner, NULL) != 0) return 2;
+    int failures = 0;
+    usleep(50000);   /* the threads are running (their first call attaches them to the runtime) */
+    for (int k = 0; k < 20; k++) {
+        usleep(2000);
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(10);
+            static void* blocks[20000];
+            for (int i = 0; i < 20000; i++) blocks[i] = phn_obj_malloc(1 + (size_t)(i * 37 % 1000));
+            for (int i = 0; i < 20000; i += 2) phn_obj_free(blocks[i]);
+            for (int i = 1; i < 20000; i += 2) phn_obj_free(blocks[i]);
+            _exit(phn_validate() == 0 ? 0 : 1);
+        }
+        int status = 0;
+        if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            if (failures++ == 0)
+                fprintf(stderr, "forked process %d: %s %d\n", k, pid < 0 ? "fork failed" : WIFSIGNALED(status) ? "signal" : "exit",
+                        WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        }
+    }
+    __atomic_store_n(&fork_running, 0, __ATOMIC_RELEASE);
+    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    int v = phn_validate();
+    printf("RESULT=%s failures=%d validate=%d\n", failures == 0 && v == 0 ? "ok" : "broken", failures, v);
+    return 0;
+}
+
 int main(int argc, char** argv) {
     alarm(240);
     if (argc > 1 && strcmp(argv[1], "--revoke-race") == 0) return revoke_race_child();
+    if (argc > 1 && strcmp(argv[1], "--fork") == 0) return fork_child();
     phn_stats s0 = stats_now();
 
     CHECK_BODY("producer/consumer: 400000 blocks allocated by one thread and freed by another, contents intact") {
@@ -226,6 +280,17 @@ int main(int argc, char** argv) {
             child_result_free(&r);
         }
         result = ok_runs == runs;
+    }
+
+    CHECK_BODY("fork while 4 threads allocate: 20 forked processes allocate, free and validate (the library's fork handlers)") {
+        child_result r;
+        int rc = run_self("--fork", NULL, NULL, &r);
+        result = rc == 0 && r.exited && r.exit_code == 0 && r.out && strstr(r.out, "RESULT=ok");
+        if (!result) {
+            fprintf(stderr, "\n  %s", r.out ? r.out : "(no output) ");
+            describe_child(&r);
+        }
+        child_result_free(&r);
     }
 
     phn_stats s1 = stats_now();

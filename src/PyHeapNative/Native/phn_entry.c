@@ -31,11 +31,13 @@ static const domain_entry not_configured = { BACKEND_CUSTOM, NULL };
 static const domain_entry* mem_entry = &not_configured;   /* then &Domains.Mem */
 static const domain_entry* obj_entry = &not_configured;   /* &Domains.Obj */
 
-PHN_IMPL void phnimpl_fast_configure(const domain_entry* mem, const domain_entry* obj, char* lines, void*** root) {
+PHN_IMPL void phnimpl_fast_configure(const domain_entry* mem, const domain_entry* obj, char* lines, void*** root,
+                                     int32_t* arena_lock) {
     phn_fast_class_lines = lines;
     phn_fast_arena_root = root;
     phn_debug_configure();
     phn_heap_bias_configure();
+    phn_fork_configure(arena_lock);
     __atomic_store_n(&mem_entry, mem, __ATOMIC_RELEASE);
     __atomic_store_n(&obj_entry, obj, __ATOMIC_RELEASE);
 }

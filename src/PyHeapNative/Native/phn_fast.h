@@ -1,5 +1,5 @@
 /* phn_fast.h - what the C fast paths (phn_entry.c, phn_fast_debug.c, phn_fast_trace.c,
- * phn_heap_bias.c) share: the layouts of the managed structures they read and write,
+ * phn_heap_bias.c, phn_fork.c) share: the layouts of the managed structures they read and write,
  * pymalloc's common malloc and free, and the biased heaps.
  *
  * A call from C into managed code pays a reverse P/Invoke transition each way (about 90
@@ -169,6 +169,8 @@ PHN_IMPL extern heap_bias phn_heap_bias[HEAP_COUNT];
 PHN_IMPL extern int32_t phn_bias_enabled;
 PHN_IMPL void phn_heap_try_claim(uint32_t heap, uint64_t self);
 PHN_IMPL void phn_heap_bias_configure(void);
+PHN_IMPL void phnimpl_heap_revoke(uint32_t heap);
+PHN_IMPL void phn_fork_configure(int32_t* pymalloc_arena_lock);   /* phn_fork.c */
 
 /* pthread_self(), the thread's identity everywhere in the library (Pymalloc.CurrentHeap
  * hashes it; HeapBias compares owners with it). On x86-64 glibc it is the word at %fs:16

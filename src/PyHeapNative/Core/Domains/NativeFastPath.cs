@@ -16,7 +16,8 @@ internal static unsafe class NativeFastPath
 #if !PHN_WINDOWS
     [DllImport("phn_native", EntryPoint = "phnimpl_fast_configure")]
     [SuppressGCTransition]
-    private static extern void NativeConfigure(DomainEntry* mem, DomainEntry* obj, byte* classLines, void*** arenaRoot);
+    private static extern void NativeConfigure(DomainEntry* mem, DomainEntry* obj, byte* classLines, void*** arenaRoot,
+        Runtime.HeapLock* arenaLock);
 #endif
 
     internal static void Configure()
@@ -25,9 +26,10 @@ internal static unsafe class NativeFastPath
         if (Pymalloc.Pymalloc.ClassLines == null || Pymalloc.ArenaMap.Root == null)
             return;
         Pymalloc.HeapBias.Configure();   // before any heap can be claimed
-        // Statics of unmanaged types never move.
+        // Statics of unmanaged types never move. The arena lock is for fork (Native/phn_fork.c).
         NativeConfigure((DomainEntry*)Unsafe.AsPointer(ref Domains.Mem), (DomainEntry*)Unsafe.AsPointer(ref Domains.Obj),
-            Pymalloc.Pymalloc.ClassLines, Pymalloc.ArenaMap.Root);
+            Pymalloc.Pymalloc.ClassLines, Pymalloc.ArenaMap.Root,
+            (Runtime.HeapLock*)Unsafe.AsPointer(ref Pymalloc.Pymalloc.ArenaLock));
 #endif
     }
 }

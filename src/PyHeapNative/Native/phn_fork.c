@@ -1,0 +1,56 @@
+/* phn_fork.c - pymalloc across fork(). As glibc's malloc does, the library takes every class
+ * lock and the arena lock just before a fork and gives them back just after it, in the parent
+ * and in the child: a child never starts with a lock held, or a heap marked busy, by a thread
+ * it does not have. A heap biased to another thread is revoked first (that thread will not
+ * exist in the child); the forking thread's own heap keeps its bias (the child's only thread
+ * has the same identity). Every lock is taken in the allocator's order (class lines by index,
+ * then the arena lock), never while holding anything else of the library. */
+#include "phn_fast.h"
+
+#include <sched.h>
+
+static int32_t* arena_lock;   /* Pymalloc.ArenaLock */
+
+static void lock_line(int32_t* lock) {
+    while (!phn_try_lock(lock))
+        sched_yield();
+}
+
+static void before_fork(void) {
+    if (phn_fast_class_lines == NULL)
+        return;
+    uint64_t self = phn_self();
+    for (uint32_t heap = 0; heap < HEAP_COUNT; heap++) {
+        char* lines = phn_fast_class_lines + (size_t)heap * NUM_SIZE_CLASSES * CLASS_LINE;
+        heap_bias* b = &phn_heap_bias[heap];
+        for (;;) {
+            uint64_t owner = __atomic_load_n(&b->owner, __ATOMIC_ACQUIRE);
+            if (owner != 0 && owner != self && __atomic_load_n(&b->state, __ATOMIC_ACQUIRE) != BIAS_REVOKED)
+                phnimpl_heap_revoke(heap);
+            for (uint32_t c = 0; c < NUM_SIZE_CLASSES; c++)
+                lock_line((int32_t*)(lines + (size_t)c * CLASS_LINE));
+            /* With all 32 locks held nobody can claim the heap; check it was not claimed by
+             * another thread in between. */
+            owner = __atomic_load_n(&b->owner, __ATOMIC_ACQUIRE);
+            if (owner == 0 || owner == self || __atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == BIAS_REVOKED)
+                break;
+            for (uint32_t c = NUM_SIZE_CLASSES; c-- > 0;)
+                phn_unlock((int32_t*)(lines + (size_t)c * CLASS_LINE));
+        }
+    }
+    lock_line(arena_lock);
+}
+
+static void after_fork(void) {
+    if (phn_fast_class_lines == NULL)
+        return;
+    phn_unlock(arena_lock);
+    for (uint32_t list = HEAP_COUNT * NUM_SIZE_CLASSES; list-- > 0;)
+        phn_unlock((int32_t*)(phn_fast_class_lines + (size_t)list * CLASS_LINE));
+}
+
+/* Once, from phnimpl_fast_configure. */
+PHN_IMPL void phn_fork_configure(int32_t* pymalloc_arena_lock) {
+    arena_lock = pymalloc_arena_lock;
+    pthread_atfork(before_fork, after_fork, after_fork);
+}
