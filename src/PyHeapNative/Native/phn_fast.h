@@ -25,6 +25,7 @@
 #define PHN_FAST_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -129,6 +130,12 @@ static inline int phn_try_lock(int32_t* lock) {
 }
 
 static inline void phn_unlock(int32_t* lock) { __atomic_store_n(lock, 0, __ATOMIC_RELEASE); }
+
+/* The slow paths' way in (revocation, fork): yield until the lock is free. */
+static inline void phn_lock_yielding(int32_t* lock) {
+    while (!phn_try_lock(lock))
+        sched_yield();
+}
 
 /* ---- biased heaps (phn_heap_bias.c) ----------------------------------------------------
  * A class lock costs a locked compare-exchange on every malloc and free (a full barrier on

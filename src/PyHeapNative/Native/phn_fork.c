@@ -7,14 +7,7 @@
  * then the arena lock), never while holding anything else of the library. */
 #include "phn_fast.h"
 
-#include <sched.h>
-
 static int32_t* arena_lock;   /* Pymalloc.ArenaLock */
-
-static void lock_line(int32_t* lock) {
-    while (!phn_try_lock(lock))
-        sched_yield();
-}
 
 static void before_fork(void) {
     if (phn_fast_class_lines == NULL)
@@ -28,7 +21,7 @@ static void before_fork(void) {
             if (owner != 0 && owner != self && __atomic_load_n(&b->state, __ATOMIC_ACQUIRE) != BIAS_REVOKED)
                 phnimpl_heap_revoke(heap);
             for (uint32_t c = 0; c < NUM_SIZE_CLASSES; c++)
-                lock_line((int32_t*)(lines + (size_t)c * CLASS_LINE));
+                phn_lock_yielding((int32_t*)(lines + (size_t)c * CLASS_LINE));
             /* With all 32 locks held nobody can claim the heap; check it was not claimed by
              * another thread in between. */
             owner = __atomic_load_n(&b->owner, __ATOMIC_ACQUIRE);
@@ -38,7 +31,7 @@ static void before_fork(void) {
                 phn_unlock((int32_t*)(lines + (size_t)c * CLASS_LINE));
         }
     }
-    lock_line(arena_lock);
+    phn_lock_yielding(arena_lock);
 }
 
 static void after_fork(void) {

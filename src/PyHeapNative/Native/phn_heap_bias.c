@@ -3,7 +3,6 @@
 #include "phn_fast.h"
 
 #include <linux/membarrier.h>
-#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -44,8 +43,7 @@ PHN_IMPL void phnimpl_heap_revoke(uint32_t heap) {
     heap_bias* b = &phn_heap_bias[heap];
     if (__atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == BIAS_REVOKED)
         return;
-    while (!phn_try_lock(&revoke_lock))
-        sched_yield();
+    phn_lock_yielding(&revoke_lock);
     if (__atomic_load_n(&b->state, __ATOMIC_RELAXED) != BIAS_REVOKED) {
         __atomic_store_n(&b->state, BIAS_REVOKING, __ATOMIC_SEQ_CST);
         if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0) {
