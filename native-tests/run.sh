@@ -29,7 +29,7 @@ LDSHARED=(-L"$LIB" -Wl,-rpath,"$LIB" -lpyheapnative -lpthread)
 
 # The tests must see the default configuration; the ones that need a variable set it in a
 # child process of their own.
-unset PYHEAPNATIVE_ALLOCATOR PYHEAPNATIVE_MALLOCSTATS PYHEAPNATIVE_TRACEMALLOC
+unset PYHEAPNATIVE_ALLOCATOR PYHEAPNATIVE_MALLOCSTATS PYHEAPNATIVE_TRACEMALLOC PYHEAPNATIVE_PYMALLOC_HUGEPAGES
 
 rc=0
 failures=()

@@ -16,6 +16,10 @@
  *   --child-many   23 more than 16, 32, 64 arenas at once (the arena-object vector grows)
  *   --child-rss    freeing every block gives the memory back to the OS (resident set size)
  *   --child-fail   an arena allocator returning NULL: small requests fall back to RAW
+ *   --child-huge   the built-in arena allocator: 1 MiB-aligned arenas in 2 MiB-aligned pairs,
+ *                  advised MADV_HUGEPAGE from the 9th live arena on (VmFlags "hg" in smaps);
+ *                  run again with PYHEAPNATIVE_PYMALLOC_HUGEPAGES=0 (never advised), and a
+ *                  value other than 0 or 1 is a fatal error naming the variable
  */
 #include "testhelper.h"
 #include "phn_test_common.h"
@@ -455,6 +459,113 @@ static int child_fail(void) {
     return print_test_summary();
 }
 
+/* ------------------------------------------------------------------ huge pages */
+
+/* 1 if the mapping holding address a has the "hg" flag (MADV_HUGEPAGE) in /proc/self/smaps,
+ * 0 if not, -1 if there is no such mapping; *huge_kb gets its AnonHugePages. */
+static int advised_huge(uintptr_t a, long* huge_kb) {
+    FILE* f = fopen("/proc/self/smaps", "r");
+    if (!f) return -1;
+    char line[512];
+    int inside = 0, found = -1;
+    *huge_kb = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {   /* a mapping's first line */
+            inside = a >= lo && a < hi;
+            continue;
+        }
+        if (!inside) continue;
+        if (strncmp(line, "AnonHugePages:", 14) == 0) sscanf(line + 14, "%ld", huge_kb);
+        if (strncmp(line, "VmFlags:", 8) == 0) {
+            found = strstr(line, " hg") != NULL;
+            break;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+static int child_huge(void) {
+    int expect_advice = getenv("PYHEAPNATIVE_PYMALLOC_HUGEPAGES") == NULL;
+    int thp = access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) == 0;
+    phn_stats s0 = stats_now();
+    long live0 = (long)s0.arenas_allocated_current;
+    CHECK("count the built-in allocator's arenas (a forwarding arena allocator)",
+          arena_counter_init(&AC, ARENA_FORWARD) == 0 && arena_counter_install(&AC) == 0);
+    CHECK("allocate 512-byte blocks until 14 more arenas are allocated", alloc_until_arena_calls(&AC, 14, 512));
+    phn_stats s1 = stats_now();
+    CHECK_BODY("no arena was freed meanwhile, and every new arena is 1 MiB-aligned: nothing lost to alignment") {
+        result = AC.nrec == 14 && AC.free_calls == 0 && s1.arenas_allocated_current == (uint64_t)live0 + 14 &&
+                 s1.bytes_lost_to_arena_alignment == s0.bytes_lost_to_arena_alignment;
+        for (int i = 0; i < AC.nrec; i++)
+            if (AC.rec[i].arena & (PHN_ARENA_SIZE - 1)) result = false;
+    }
+    CHECK_BODY("arenas come in pairs: a 2 MiB-aligned arena, then the one right after it") {
+        result = true;
+        for (int i = 0; i + 1 < AC.nrec; i++)
+            if ((AC.rec[i].arena & (2 * PHN_ARENA_SIZE - 1)) == 0 && AC.rec[i + 1].arena != AC.rec[i].arena + PHN_ARENA_SIZE)
+                result = false;
+    }
+    if (!thp) {
+        printf("SKIP: no transparent huge pages in this kernel; the advice checks are skipped\n");
+        CHECK("phn_validate() == 0", phn_validate() == 0);
+        return print_test_summary();
+    }
+    /* A chunk's advice is decided when its first half is handed out, with `live` arenas live. */
+    int advised = 0, unadvised = 0, wrong = 0;
+    long huge_kb_total = 0;
+    for (int i = 0; i < AC.nrec; i++) {
+        uintptr_t a = AC.rec[i].arena;
+        int first_half = (a & (2 * PHN_ARENA_SIZE - 1)) == 0;
+        long live_at_chunk;
+        if (first_half) live_at_chunk = live0 + i;
+        else if (i > 0 && AC.rec[i - 1].arena + PHN_ARENA_SIZE == a) live_at_chunk = live0 + i - 1;
+        else continue;   /* the spare of a chunk mapped before the test */
+        long kb;
+        int hg = advised_huge(a, &kb);
+        int want = expect_advice && live_at_chunk >= 8;
+        if (hg < 0 || hg != want) {
+            wrong++;
+            fprintf(stderr, "\n  arena %d at %#lx: hg=%d, expected %d (%ld live when its chunk was mapped)", i,
+                    (unsigned long)a, hg, want, live_at_chunk);
+        }
+        if (hg == 1) { advised++; huge_kb_total += kb; } else unadvised++;
+    }
+    if (expect_advice) {
+        CHECK_BODY("the chunks mapped with fewer than 8 live arenas are not advised, the later ones are (MADV_HUGEPAGE)") {
+            result = wrong == 0 && advised >= 4 && (live0 >= 8 || unadvised >= 1);
+        }
+        /* Whether the kernel finds free 2 MiB pages is up to it: reported, not checked. */
+        printf("advised arenas: %d, their mappings' AnonHugePages: %ld kB\n", advised, huge_kb_total);
+    } else {
+        CHECK_BODY("PYHEAPNATIVE_PYMALLOC_HUGEPAGES=0: no arena is advised") { result = wrong == 0 && advised == 0; }
+    }
+    CHECK_BODY("the blocks are usable and freeing them all leaves a valid heap") {
+        for (size_t k = 0; k < nblocks; k++) memset(blocks[k], 0x5A, 512);
+        free_range(0, nblocks);
+        nblocks = 0;
+        result = phn_validate() == 0;
+    }
+    CHECK("restore the default arena allocator", phn_set_arena_allocator(&AC.prev) == PHN_OK);
+    return print_test_summary();
+}
+
+static void test_huge_pages_variable(void) {
+    child_result r;
+    static const char* const bad[] = { "PYHEAPNATIVE_PYMALLOC_HUGEPAGES=yes", NULL };
+    int rc = run_self("--child-basic", NULL, bad, &r);
+    CHECK_BODY("PYHEAPNATIVE_PYMALLOC_HUGEPAGES=yes: fatal error (SIGABRT) naming the variable and its values") {
+        result = rc == 0 && r.signaled && r.signo == SIGABRT &&
+                 strstr(r.err, "PYHEAPNATIVE_PYMALLOC_HUGEPAGES: 'yes' is not 0 or 1") != NULL;
+        if (!result) {
+            describe_child(&r);
+            echo_prefixed("err", r.err);
+        }
+    }
+    child_result_free(&r);
+}
+
 int main(int argc, char** argv) {
     alarm(120);
     blocks_init();
@@ -469,6 +580,7 @@ int main(int argc, char** argv) {
         if (!strcmp(argv[1], "--child-many")) return child_many();
         if (!strcmp(argv[1], "--child-rss")) return child_rss();
         if (!strcmp(argv[1], "--child-fail")) return child_fail();
+        if (!strcmp(argv[1], "--child-huge")) return child_huge();
         fprintf(stderr, "unknown mode %s\n", argv[1]);
         return 2;
     }
@@ -478,5 +590,9 @@ int main(int argc, char** argv) {
     run_child_suite("--child-many", NULL);
     run_child_suite("--child-rss", NULL);
     run_child_suite("--child-fail", NULL);
+    run_child_suite("--child-huge", NULL);
+    static const char* const no_huge[] = { "PYHEAPNATIVE_PYMALLOC_HUGEPAGES=0", NULL };
+    run_child_suite("--child-huge", no_huge);
+    test_huge_pages_variable();
     return print_test_summary();
 }

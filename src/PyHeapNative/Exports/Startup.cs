@@ -1,6 +1,7 @@
 // Lazy start-up: the first call of any export installs the built-in allocators, prepares
 // pymalloc and reads the environment (PYHEAPNATIVE_ALLOCATOR, PYHEAPNATIVE_TRACEMALLOC,
-// PYHEAPNATIVE_MALLOCSTATS), like CPython's pre-initialization.
+// PYHEAPNATIVE_MALLOCSTATS, PYHEAPNATIVE_PYMALLOC_HUGEPAGES), like CPython's
+// pre-initialization.
 // phn_init() does the same explicitly. Thread-safe and idempotent.
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -25,6 +26,7 @@ internal static unsafe class Startup
     internal const string AllocatorVariable = "PYHEAPNATIVE_ALLOCATOR";
     internal const string MallocStatsVariable = "PYHEAPNATIVE_MALLOCSTATS";
     internal const string TracemallocVariable = "PYHEAPNATIVE_TRACEMALLOC";
+    internal const string HugePagesVariable = "PYHEAPNATIVE_PYMALLOC_HUGEPAGES";
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Ensure()
@@ -172,6 +174,18 @@ internal static unsafe class Startup
                 fatal = $"phn_init: {TracemallocVariable}: can't start tracemalloc: '{trace}' is not a number of frames in [1; {Frames.MaxFrames}]";
             else if (nframe > 0 && !Tracer.Start(nframe))
                 fatal = $"phn_init: {TracemallocVariable}: can't start tracemalloc: out of memory";
+        }
+
+        switch (Libc.GetEnvironmentVariable(HugePagesVariable))
+        {
+            case null or "" or "1":
+                break;
+            case "0":
+                ArenaAllocator.HugePages = false;
+                break;
+            case string other:
+                fatal ??= $"phn_init: {HugePagesVariable}: '{other}' is not 0 or 1";
+                break;
         }
 
         if (!string.IsNullOrEmpty(Libc.GetEnvironmentVariable(MallocStatsVariable)))

@@ -86,6 +86,20 @@ internal static unsafe partial class Libc
             Munmap(p, size);
     }
 
+    internal const nuint PageSize = 4096;
+
+    /// <summary>Part of a mapping can be unmapped (munmap can; VirtualFree cannot).</summary>
+    internal const bool CanUnmapPart = true;
+
+    [DllImport(C, EntryPoint = "madvise", ExactSpelling = true)]
+    private static extern int Madvise(void* addr, nuint length, int advice);
+
+    private const int MADV_HUGEPAGE = 14;
+
+    /// <summary>Asks for transparent huge pages on a range (a hint: ignored when the system
+    /// has them off).</summary>
+    internal static void AdviseHugePages(void* p, nuint size) => Madvise(p, size, MADV_HUGEPAGE);
+
     /// <summary>The value of an environment variable at the time of the call, or null.</summary>
     internal static string? GetEnvironmentVariable(string name)
     {

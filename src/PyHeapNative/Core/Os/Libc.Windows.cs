@@ -78,6 +78,13 @@ internal static unsafe partial class Libc
             VirtualFree(p, 0, MEM_RELEASE);
     }
 
+    internal const nuint PageSize = 4096;
+
+    /// <summary>A VirtualAlloc'ed region is released whole: arenas are mapped one by one.</summary>
+    internal const bool CanUnmapPart = false;
+
+    internal static void AdviseHugePages(void* p, nuint size) { }
+
     internal static string? GetEnvironmentVariable(string name) => System.Environment.GetEnvironmentVariable(name);
 
     internal static void WriteStderr(byte* text, nuint length)
