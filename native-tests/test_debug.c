@@ -208,6 +208,26 @@ static void suite_layout(void) {
         phn_raw_free(r);
         phn_mem_free(m);
     }
+    for (int d = 1; d <= 2 && g_pymalloc; d++) {
+        char name[240];
+        snprintf(name, sizeof name, "item 30/33: %s malloc(1000) / calloc(1000, 1): two nested debug blocks (pymalloc passes it to RAW): "
+                 "from p-32: 1024 'r' pad | 1000 '%c' pad | data | 8 x 0xFD | 8 x 0xFD; realloc to 3000 and 700 rewrites both", DOM[d].name, DOM[d].api);
+        CHECK_BODY(name) {
+            result = true;
+            for (int zero = 0; zero <= 1; zero++) {
+                unsigned char* p = B(zero ? DOM[d].calloc(1000, 1) : DOM[d].malloc(1000));
+                result = result && p && block_sound(p - 16, 1024, 'r') && block_sound(p, 1000, DOM[d].api) &&
+                         (zero ? all_zero(p, 1000) : all_bytes(p, 1000, CLEANBYTE));
+                if (p) fill_pattern(p, 1000, 5);
+                unsigned char* q = p ? B(DOM[d].realloc(p, 3000)) : NULL;
+                result = result && q && block_sound(q - 16, 3024, 'r') && block_sound(q, 3000, DOM[d].api) &&
+                         check_pattern(q, 1000, 5) && all_bytes(q + 1000, 2000, CLEANBYTE);
+                unsigned char* r = q ? B(DOM[d].realloc(q, 700)) : NULL;
+                result = result && r && block_sound(r - 16, 724, 'r') && block_sound(r, 700, DOM[d].api) && check_pattern(r, 700, 5);
+                DOM[d].free(r ? r : q ? q : p);
+            }
+        }
+    }
     static const size_t sizes[] = {0, 1, 5, 8, 15, 16, 17, 100, 128, 129, 487, 488, 489, 512, 513, 1000, 4096, 100000};
     for (int d = 0; d < 3; d++) {
         char name[200];

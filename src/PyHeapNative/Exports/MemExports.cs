@@ -177,5 +177,12 @@ internal static unsafe class MemExports
         try { Core.Tracing.Tracer.RestoreTrace((nuint)ptr, size, traceback); }
         catch (Exception e) { ExportGuard.Failed(e, "phn_mem_realloc"); }
     }
+
+    [UnmanagedCallersOnly(EntryPoint = "phnimpl_debug_register", CallConvs = [typeof(CallConvCdecl)])]
+    public static void DebugRegister(void* head, nuint size)
+    {
+        try { Core.Debug.LiveBlocks.Add(head, size); }
+        catch (Exception e) { ExportGuard.Failed(e, "phn_mem_realloc"); }
+    }
 #endif
 }

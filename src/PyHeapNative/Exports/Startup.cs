@@ -73,6 +73,7 @@ internal static unsafe class Startup
         try
         {
             Core.Tracing.Tracer.ConfigureNative();
+            LiveBlocks.ConfigureNative();
             NativeFastPath.Configure();
         }
         catch (Exception)

@@ -75,6 +75,10 @@ static inline int wrapped_free(const domain_entry* e, void* ptr) {
 
 static inline int wrapped_realloc(const domain_entry* e, void* ptr, size_t size, void* caller, void** out) {
     const wrapper_table* t = e->table;
+    if (t->kind == WRAPPER_DEBUG) {
+        const debug_api* api = (const debug_api*)t->context;
+        return api->underlying.kind == BACKEND_PYMALLOC && phn_debug_realloc(api, ptr, size, out);
+    }
     if (t->kind == WRAPPER_TRACING)
         return phn_trace_realloc((const tracing_api*)t->context, ptr, size, caller, out);
     return 0;

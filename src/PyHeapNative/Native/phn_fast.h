@@ -18,7 +18,9 @@
  *                                      WrapperKind
  *   Core/Debug/DebugHooks.cs           DebugApi (debug_api), the block layout and patterns
  *   Core/Tracing/Tracer.cs             TracingApi, the tracer's shared state (trace_state)
- *   Core/Runtime/AddressTable.cs       the traces' open-addressing table (address_table)
+ *   Core/Runtime/AddressTable.cs       the open-addressing table of the traces and of the
+ *                                      debug hooks' live blocks (address_table)
+ *   Core/Debug/LiveBlocks.cs           the live blocks' statics (live_blocks_state)
  *   Core/Pymalloc/HeapBias.cs          HeapBiasState (heap_bias), one 64-byte line per heap
  * The allocator, debug-hook, tracemalloc and stress tests run every path against them. */
 #ifndef PHN_FAST_H
@@ -28,6 +30,7 @@
 #include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PHN_IMPL __attribute__((visibility("hidden")))
@@ -336,12 +339,84 @@ static inline __attribute__((always_inline)) int phn_pymalloc_free(void* p) {
 /* The size class of a small request (1..512 bytes). */
 static inline uint32_t phn_size_class(size_t size) { return (uint32_t)((size - 1) >> ALIGNMENT_SHIFT); }
 
+/* ---- AddressTable (Core/Runtime/AddressTable.cs) ---------------------------------------
+ * The traces' and the debug hooks' live blocks' table: open addressing keyed by (domain,
+ * address), linear probing, backward-shift deletion, kept at most half full. The C side
+ * uses domain 0 only, and never grows a table: without room it leaves the call to the
+ * managed side. The owner's lock is held around every use. */
+
+typedef struct address_entry {   /* AddressTable.Entry */
+    uintptr_t address;           /* 0: an empty slot */
+    uint32_t domain;
+    size_t value;
+    size_t extra;
+} address_entry;
+
+typedef struct address_table {   /* AddressTable */
+    address_entry* slots;
+    size_t capacity;             /* 0 or a power of two */
+    size_t count;
+} address_table;
+
+static inline size_t phn_table_home(uintptr_t address, uint32_t domain, size_t mask) {
+    return (size_t)(((uint64_t)address ^ ((uint64_t)domain << 47)) * 0x9E3779B97F4A7C15ull >> 17) & mask;
+}
+
+/* n more entries fit without growing (AddressTable.Reserve). */
+static inline int phn_table_has_room(const address_table* t, size_t n) { return (t->count + n) * 2 <= t->capacity; }
+
+/* The entry of address, or NULL. */
+static inline address_entry* phn_table_find(address_table* t, uintptr_t address) {
+    if (t->capacity == 0 || address == 0)
+        return NULL;
+    size_t mask = t->capacity - 1;
+    for (size_t i = phn_table_home(address, 0, mask); t->slots[i].address != 0; i = (i + 1) & mask)
+        if (t->slots[i].address == address && t->slots[i].domain == 0)
+            return &t->slots[i];
+    return NULL;
+}
+
+/* The slot of address: its entry, or the empty slot where it goes (the table has room). */
+static inline address_entry* phn_table_slot(address_table* t, uintptr_t address) {
+    size_t mask = t->capacity - 1;
+    size_t i = phn_table_home(address, 0, mask);
+    while (t->slots[i].address != 0 && !(t->slots[i].address == address && t->slots[i].domain == 0))
+        i = (i + 1) & mask;
+    return &t->slots[i];
+}
+
+/* Fills a slot of phn_table_slot (AddressTable.Set). */
+static inline void phn_table_store(address_table* t, address_entry* e, uintptr_t address, size_t value, size_t extra) {
+    if (e->address == 0)
+        t->count++;
+    e->address = address;
+    e->domain = 0;
+    e->value = value;
+    e->extra = extra;
+}
+
+/* Removes an entry, shifting back the ones that probed past it (AddressTable.Remove). */
+static inline void phn_table_remove(address_table* t, address_entry* e) {
+    size_t mask = t->capacity - 1;
+    size_t hole = (size_t)(e - t->slots);
+    for (size_t i = (hole + 1) & mask; t->slots[i].address != 0; i = (i + 1) & mask) {
+        size_t h = phn_table_home(t->slots[i].address, t->slots[i].domain, mask);
+        if (((i - h) & mask) >= ((i - hole) & mask)) {
+            t->slots[hole] = t->slots[i];
+            hole = i;
+        }
+    }
+    memset(&t->slots[hole], 0, sizeof(address_entry));
+    t->count--;
+}
+
 /* ---- the wrappers' common cases (phn_fast_debug.c, phn_fast_trace.c) -------------------
  * Each returns 1 when it served the call (the result in *out), 0 when the managed wrapper
  * must take it; a 0 comes before anything was changed. */
 
 PHN_IMPL int phn_debug_malloc(const debug_api* api, size_t nbytes, int zero, void** out);
 PHN_IMPL int phn_debug_free(const debug_api* api, void* p);
+PHN_IMPL int phn_debug_realloc(const debug_api* api, void* p, size_t nbytes, void** out);
 PHN_IMPL void phn_debug_configure(void);
 
 PHN_IMPL int phn_trace_malloc(const tracing_api* api, size_t size, int zero, void* caller, void** out);

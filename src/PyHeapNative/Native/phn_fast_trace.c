@@ -12,21 +12,8 @@
  *            old one back if the realloc failed).
  * The order is the managed tracer's: a trace exists only while its block does, so no other
  * thread can be handed an address whose old trace is still there. The table is an
- * AddressTable (linear probing, backward-shift deletion, same hash). */
+ * AddressTable (phn_fast.h). */
 #include "phn_fast.h"
-
-typedef struct address_entry {   /* AddressTable.Entry */
-    uintptr_t address;           /* 0: an empty slot */
-    uint32_t domain;
-    size_t value;                /* the traced size */
-    size_t extra;                /* the interned traceback */
-} address_entry;
-
-typedef struct address_table {   /* AddressTable */
-    address_entry* slots;
-    size_t capacity;             /* 0 or a power of two */
-    size_t count;
-} address_table;
 
 enum { SINGLE_FRAME_SLOTS = 256 };   /* SingleFrameCache */
 
@@ -65,10 +52,6 @@ static inline int fast_tracing(const tracing_api* api) {
         && *state.tracing && *state.limit <= 1 && *state.provider == NULL && *state.guarded == 0;
 }
 
-static inline size_t home(uintptr_t address, uint32_t domain, size_t mask) {
-    return (size_t)(((uint64_t)address ^ ((uint64_t)domain << 47)) * 0x9E3779B97F4A7C15ull >> 17) & mask;
-}
-
 /* Adds the trace of p under the held lock; 0 when the managed tracer must (no cached
  * traceback for the caller, or the table must grow). */
 static int add_locked(void* p, size_t size, void* caller) {
@@ -77,26 +60,12 @@ static int add_locked(void* p, size_t size, void* caller) {
     if (state.single_pcs[slot] != pc || pc == 0)
         return 0;
     address_table* t = state.traces;
-    if ((t->count + 1) * 2 > t->capacity)
+    if (!phn_table_has_room(t, 1))
         return 0;
-    size_t mask = t->capacity - 1;
-    size_t i = home((uintptr_t)p, 0, mask);
-    address_entry* e;
-    for (;; i = (i + 1) & mask) {
-        e = &t->slots[i];
-        if (e->address == 0) {
-            t->count++;
-            break;
-        }
-        if (e->address == (uintptr_t)p && e->domain == 0) {
-            *state.traced -= e->value;   /* replaced */
-            break;
-        }
-    }
-    e->address = (uintptr_t)p;
-    e->domain = 0;
-    e->value = size;
-    e->extra = (size_t)state.single_tracebacks[slot];
+    address_entry* e = phn_table_slot(t, (uintptr_t)p);
+    if (e->address != 0)
+        *state.traced -= e->value;   /* replaced */
+    phn_table_store(t, e, (uintptr_t)p, size, (size_t)state.single_tracebacks[slot]);
     *state.traced += size;
     if (*state.traced > *state.peak)
         *state.peak = *state.traced;
@@ -107,29 +76,13 @@ static int add_locked(void* p, size_t size, void* caller) {
  * had none). */
 static void remove_locked(void* p, address_entry* removed) {
     address_table* t = state.traces;
+    address_entry* e = phn_table_find(t, (uintptr_t)p);
     removed->address = 0;
-    if (t->capacity == 0)
+    if (e == NULL)
         return;
-    size_t mask = t->capacity - 1;
-    size_t hole = home((uintptr_t)p, 0, mask);
-    for (;; hole = (hole + 1) & mask) {
-        address_entry* e = &t->slots[hole];
-        if (e->address == 0)
-            return;
-        if (e->address == (uintptr_t)p && e->domain == 0)
-            break;
-    }
-    *removed = t->slots[hole];
+    *removed = *e;
     *state.traced -= removed->value;
-    for (size_t i = (hole + 1) & mask; t->slots[i].address != 0; i = (i + 1) & mask) {
-        size_t h = home(t->slots[i].address, t->slots[i].domain, mask);
-        if (((i - h) & mask) >= ((i - hole) & mask)) {
-            t->slots[hole] = t->slots[i];
-            hole = i;
-        }
-    }
-    memset(&t->slots[hole], 0, sizeof(address_entry));
-    t->count--;
+    phn_table_remove(t, e);
 }
 
 /* Records the trace of a block just allocated: here, or by the managed tracer (which frees

@@ -8,7 +8,7 @@ using PyHeapNative.Core.Runtime;
 
 namespace PyHeapNative.Core.Debug;
 
-internal static unsafe class LiveBlocks
+internal static unsafe partial class LiveBlocks
 {
     private const int FreedRingLength = 4096;
 
