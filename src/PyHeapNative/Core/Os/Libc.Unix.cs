@@ -96,6 +96,23 @@ internal static unsafe partial class Libc
 
     private const int MADV_HUGEPAGE = 14;
 
+    /// <summary>size bytes of zero-filled pages aligned to alignment (a power of two, at
+    /// least a page), or null: a larger mapping, its ends cut off.</summary>
+    internal static void* MapAlignedPages(nuint size, nuint alignment)
+    {
+        nuint span = size + alignment - PageSize;   // holds an aligned range wherever it lands
+        var start = (byte*)MapPages(span);
+        if (start == null)
+            return null;
+        var aligned = (byte*)(((nuint)start + alignment - 1) & ~(alignment - 1));
+        if (aligned > start)
+            UnmapPages(start, (nuint)(aligned - start));
+        byte* end = start + span;
+        if (end > aligned + size)
+            UnmapPages(aligned + size, (nuint)(end - (aligned + size)));
+        return aligned;
+    }
+
     /// <summary>Asks for transparent huge pages on a range (a hint: ignored when the system
     /// has them off).</summary>
     internal static void AdviseHugePages(void* p, nuint size) => Madvise(p, size, MADV_HUGEPAGE);

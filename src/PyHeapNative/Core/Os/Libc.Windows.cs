@@ -85,6 +85,9 @@ internal static unsafe partial class Libc
 
     internal static void AdviseHugePages(void* p, nuint size) { }
 
+X
+    internal static void* MapAlignedPages(nuint size, nuint alignment) => MapPages(size);
+
     internal static string? GetEnvironmentVariable(string name) => System.Environment.GetEnvironmentVariable(name);
 
     internal static void WriteStderr(byte* text, nuint length)

@@ -98,7 +98,7 @@ internal static unsafe class ArenaAllocator
         nint spare = Interlocked.Exchange(ref s_spare, 0);
         if (spare != 0)
             return (void*)spare;
-        byte* chunk = MapAlignedChunk();
+        var chunk = (byte*)Libc.MapAlignedPages(ChunkSize, ChunkSize);
         if (chunk == null)
             return Libc.MapPages((nuint)Tunables.ArenaSize);   // no room for 4 MiB: a plain arena
         if (HugePages && Volatile.Read(ref s_liveArenas) >= HugePageThreshold)
@@ -109,19 +109,4 @@ internal static unsafe class ArenaAllocator
         return chunk;
     }
 
-    /// <summary>A ChunkSize-aligned mapping of ChunkSize bytes, or null.</summary>
-    private static byte* MapAlignedChunk()
-    {
-        nuint span = 2 * ChunkSize - Libc.PageSize;   // holds an aligned chunk wherever it lands
-        var start = (byte*)Libc.MapPages(span);
-        if (start == null)
-            return null;
-        var chunk = (byte*)(((nuint)start + ChunkSize - 1) & ~(ChunkSize - 1));
-        if (chunk > start)
-            Libc.UnmapPages(start, (nuint)(chunk - start));
-        byte* end = start + span;
-        if (end > chunk + ChunkSize)
-            Libc.UnmapPages(chunk + ChunkSize, (nuint)(end - (chunk + ChunkSize)));
-        return chunk;
-    }
 }
