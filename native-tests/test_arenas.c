@@ -17,8 +17,8 @@
  *   --child-rss    freeing every block gives the memory back to the OS (resident set size)
  *   --child-fail   an arena allocator returning NULL: small requests fall back to RAW
  *   --child-huge   the built-in arena allocator: 1 MiB-aligned arenas in 2 MiB-aligned pairs,
- *                  advised MADV_HUGEPAGE from the 9th live arena on (VmFlags "hg" in smaps);
- *                  run again with PYHEAPNATIVE_PYMALLOC_HUGEPAGES=0 (never advised), and a
+ *                  never advised as huge pages by default; with PYHEAPNATIVE_PYMALLOC_HUGEPAGES=1
+ *                  advised MADV_HUGEPAGE from the 9th live arena on (VmFlags "hg" in smaps); a
  *                  value other than 0 or 1 is a fatal error naming the variable
  */
 #include "testhelper.h"
@@ -487,7 +487,8 @@ static int advised_huge(uintptr_t a, long* huge_kb) {
 }
 
 static int child_huge(void) {
-    int expect_advice = getenv("PYHEAPNATIVE_PYMALLOC_HUGEPAGES") == NULL;
+    const char* setting = getenv("PYHEAPNATIVE_PYMALLOC_HUGEPAGES");
+    int expect_advice = setting != NULL && strcmp(setting, "1") == 0;
     int thp = access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) == 0;
     phn_stats s0 = stats_now();
     long live0 = (long)s0.arenas_allocated_current;
@@ -539,7 +540,7 @@ static int child_huge(void) {
         /* Whether the kernel finds free 2 MiB pages is up to it: reported, not checked. */
         printf("advised arenas: %d, their mappings' AnonHugePages: %ld kB\n", advised, huge_kb_total);
     } else {
-        CHECK_BODY("PYHEAPNATIVE_PYMALLOC_HUGEPAGES=0: no arena is advised") { result = wrong == 0 && advised == 0; }
+        CHECK_BODY("PYHEAPNATIVE_PYMALLOC_HUGEPAGES unset or 0: no arena is advised") { result = wrong == 0 && advised == 0; }
     }
     CHECK_BODY("the blocks are usable and freeing them all leaves a valid heap") {
         for (size_t k = 0; k < nblocks; k++) memset(blocks[k], 0x5A, 512);
@@ -591,6 +592,8 @@ int main(int argc, char** argv) {
     run_child_suite("--child-rss", NULL);
     run_child_suite("--child-fail", NULL);
     run_child_suite("--child-huge", NULL);
+    static const char* const huge[] = { "PYHEAPNATIVE_PYMALLOC_HUGEPAGES=1", NULL };
+    run_child_suite("--child-huge", huge);
     static const char* const no_huge[] = { "PYHEAPNATIVE_PYMALLOC_HUGEPAGES=0", NULL };
     run_child_suite("--child-huge", no_huge);
     test_huge_pages_variable();

@@ -179,10 +179,10 @@ internal static unsafe class Startup
 
         switch (Libc.GetEnvironmentVariable(HugePagesVariable))
         {
-            case null or "" or "1":
+            case null or "" or "0":
                 break;
-            case "0":
-                ArenaAllocator.HugePages = false;
+            case "1":
+                ArenaAllocator.HugePages = true;
                 break;
             case string other:
                 fatal ??= $"phn_init: {HugePagesVariable}: '{other}' is not 0 or 1";

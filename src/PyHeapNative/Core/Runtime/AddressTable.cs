@@ -97,33 +97,8 @@ internal unsafe struct AddressTable
 
     public void Clear()
     {
-        FreeSlots(_slots, _capacity);
+        Libc.Free(_slots);
         this = default;
-    }
-
-    // A table of 2 MiB or more (64k slots: tracemalloc with tens of thousands of live blocks)
-    // is probed at random on every call: it gets pages of its own, aligned and advised as
-    // transparent huge pages, so that a probe costs a cache miss but no TLB miss as well.
-    private const nuint HugeTableBytes = 2 << 20;
-
-    private static Entry* AllocateSlots(nuint capacity)
-    {
-        nuint bytes = capacity * (nuint)sizeof(Entry);
-        if (bytes < HugeTableBytes)
-            return (Entry*)Libc.Calloc(capacity, (nuint)sizeof(Entry));
-        void* pages = Libc.MapAlignedPages(bytes, HugeTableBytes);
-        if (pages != null)
-            Libc.AdviseHugePages(pages, bytes);
-        return (Entry*)pages;
-    }
-
-    private static void FreeSlots(Entry* slots, nuint capacity)
-    {
-        nuint bytes = capacity * (nuint)sizeof(Entry);
-        if (bytes < HugeTableBytes)
-            Libc.Free(slots);
-        else
-            Libc.UnmapPages(slots, bytes);
     }
 
     private bool Grow(nuint needed)
@@ -131,7 +106,7 @@ internal unsafe struct AddressTable
         nuint capacity = _capacity == 0 ? 1024 : _capacity;
         while (needed * 2 > capacity)
             capacity *= 2;
-        Entry* slots = AllocateSlots(capacity);
+        var slots = (Entry*)Libc.Calloc(capacity, (nuint)sizeof(Entry));
         if (slots == null)
             return false;
         Entry* old = _slots;
@@ -148,7 +123,7 @@ internal unsafe struct AddressTable
                 i = (i + 1) & mask;
             _slots[i] = old[j];
         }
-        FreeSlots(old, oldCapacity);
+        Libc.Free(old);
         return true;
     }
 }
