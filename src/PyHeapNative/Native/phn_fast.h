@@ -46,8 +46,7 @@ enum {
     POOL_OVERHEAD = 48,       /* Tunables.PoolOverhead */
     ARENA_BITS = 20,
     NUM_SIZE_CLASSES = 32,
-    HEAP_SHIFT = 62,          /* Pymalloc.HeapShift: 4 heaps */
-    HEAP_COUNT = 4,
+    HEAP_COUNT = 4,           /* Pymalloc.HeapCount */
     CLASS_LINE = 64,          /* Pymalloc.LineSize: lock at 0, used-pool head at 8 */
     USED_POOLS_OFFSET = 8,
     ROOT_BITS = 15, MID_BITS = 15, BOT_BITS = 64 - ARENA_BITS - ROOT_BITS - MID_BITS,
@@ -195,8 +194,17 @@ static inline uint64_t phn_self(void) {
 #endif
 }
 
-/* The heap of a thread (Pymalloc.CurrentHeap). */
-static inline uint32_t phn_heap_of(uint64_t self) { return (uint32_t)((self * 0x9E3779B97F4A7C15ull) >> HEAP_SHIFT); }
+/* The calling thread's heap plus one, 0 until the thread's first call that takes a slow path
+ * picks one (phnimpl_own_heap: the next heap in turn that nobody else owns). A thread-local
+ * variable rather than a hash of the thread's identity: two threads would share a heap
+ * whenever their stacks' addresses hash alike (one pair in four), and then neither is biased.
+ * Initial-exec, as glibc's, jemalloc's and mimalloc's thread caches: one load from %fs. A
+ * library with such a variable takes 4 bytes of the static TLS block when it is dlopen'ed
+ * (glibc keeps 512 bytes of it for that); TLS descriptors would cost 8 more instructions and
+ * a call on every malloc. */
+#define PHN_INITIAL_EXEC __attribute__((tls_model("initial-exec")))
+PHN_IMPL extern __thread uint32_t phn_heap_plus_one PHN_INITIAL_EXEC;
+PHN_IMPL uint32_t phnimpl_own_heap(void);   /* also Pymalloc.CurrentHeap's */
 
 /* Enters a class line of heap that the calling thread does not own, or whose bias was
  * revoked: 1 with its lock taken, 0 when the call must go to the managed path: contended;
@@ -205,7 +213,7 @@ static inline uint32_t phn_heap_of(uint64_t self) { return (uint32_t)((self * 0x
  * heap is unowned (the entry point's slow path claims it: phn_claim_own_heap). */
 static inline __attribute__((always_inline)) int phn_class_lock(heap_bias* b, uint32_t heap, int32_t* lock, uint64_t self) {
     uint64_t owner = __atomic_load_n(&b->owner, __ATOMIC_RELAXED);
-    if (owner == 0 && phn_bias_enabled && heap == phn_heap_of(self))
+    if (owner == 0 && phn_bias_enabled && heap + 1 == phn_heap_plus_one)
         return 0;
     if (!phn_try_lock(lock))
         return 0;
@@ -236,7 +244,7 @@ static inline __attribute__((always_inline)) void phn_bias_leave(heap_bias* b) {
  * its own (phn_heap_bias.c). */
 static inline void phn_claim_own_heap(void) {
     uint64_t self = phn_self();
-    uint32_t heap = phn_heap_of(self);
+    uint32_t heap = phnimpl_own_heap();
     if (__atomic_load_n(&phn_heap_bias[heap].owner, __ATOMIC_RELAXED) == 0 && phn_bias_enabled)
         phn_heap_try_claim(heap, self);
 }
@@ -271,8 +279,10 @@ static inline __attribute__((always_inline)) void* phn_take_block(char* line, ui
 
 /* A block of class idx from the calling thread's heap, or NULL: take the managed path. */
 static inline __attribute__((always_inline)) void* phn_pymalloc_alloc(uint32_t idx) {
+    uint32_t heap = phn_heap_plus_one - 1;
+    if (PHN_UNLIKELY(heap >= HEAP_COUNT))
+        return NULL;   /* the thread's first call: the slow path picks its heap */
     uint64_t self = phn_self();
-    uint32_t heap = phn_heap_of(self);
     heap_bias* b = &phn_heap_bias[heap];
     char* line = phn_fast_class_lines + (size_t)(heap * NUM_SIZE_CLASSES + idx) * CLASS_LINE;
     void* bp;

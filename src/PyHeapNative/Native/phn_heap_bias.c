@@ -10,6 +10,31 @@ PHN_IMPL heap_bias phn_heap_bias[HEAP_COUNT] __attribute__((aligned(64)));
 PHN_IMPL int32_t phn_bias_enabled;
 static int32_t revoke_lock;
 
+PHN_IMPL __thread uint32_t phn_heap_plus_one PHN_INITIAL_EXEC;
+static uint32_t next_heap;
+
+/* The calling thread's heap, picked on its first call: from the next heap in turn, the first
+ * that nobody owns, or that is biased to this very identity (a thread that exited left it,
+ * and this one got its stack); else the next in turn, shared. Threads created one after
+ * another thus get heaps of their own. */
+PHN_IMPL uint32_t phnimpl_own_heap(void) {
+    uint32_t plus_one = phn_heap_plus_one;
+    if (plus_one != 0)
+        return plus_one - 1;
+    uint64_t self = phn_self();
+    uint32_t start = __atomic_fetch_add(&next_heap, 1, __ATOMIC_RELAXED), heap = start % HEAP_COUNT;
+    for (uint32_t k = 0; k < HEAP_COUNT; k++) {
+        uint32_t h = (start + k) % HEAP_COUNT;
+        uint64_t owner = __atomic_load_n(&phn_heap_bias[h].owner, __ATOMIC_RELAXED);
+        if (owner == 0 || owner == self) {
+            heap = h;
+            break;
+        }
+    }
+    phn_heap_plus_one = heap + 1;
+    return heap;
+}
+
 static int membarrier(int cmd) { return (int)syscall(__NR_membarrier, cmd, 0, 0); }
 
 /* Heaps are biased only when the expedited private membarrier works (Linux 4.14+). */

@@ -85,7 +85,8 @@ internal static unsafe partial class Libc
 
     internal static void AdviseHugePages(void* p, nuint size) { }
 
-X
+    /// <summary>Not called: arenas are mapped one by one here (CanUnmapPart), and nothing else
+    /// asks for more than VirtualAlloc's 64 KiB alignment.</summary>
     internal static void* MapAlignedPages(nuint size, nuint alignment) => MapPages(size);
 
     internal static string? GetEnvironmentVariable(string name) => System.Environment.GetEnvironmentVariable(name);

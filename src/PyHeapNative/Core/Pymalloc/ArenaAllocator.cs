@@ -1,7 +1,7 @@
 // The allocator pymalloc takes its 1 MiB arenas from (CPython's PyObjectArenaAllocator):
-// anonymous mmap by default (below: in aligned pairs, optionally on huge pages),
-// replaceable with phn_set_arena_allocator. Every arena records
-// the table that allocated it, so swapping allocators never frees an arena with the wrong one.
+// anonymous mmap by default (below: in aligned pairs, optionally on huge pages), replaceable
+// with phn_set_arena_allocator. Every arena records the table that allocated it, so swapping
+// allocators never frees an arena with the wrong one.
 using System.Runtime.InteropServices;
 using PyHeapNative.Core.Os;
 
@@ -111,5 +111,4 @@ internal static unsafe class ArenaAllocator
             Libc.UnmapPages(second, (nuint)Tunables.ArenaSize);   // another thread left one meanwhile
         return chunk;
     }
-
 }

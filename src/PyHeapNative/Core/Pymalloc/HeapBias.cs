@@ -36,9 +36,16 @@ internal static unsafe class HeapBias
     /// collection of the runtime need not wait for it.</summary>
     [DllImport("phn_native", EntryPoint = "phnimpl_heap_revoke")]
     internal static extern void Revoke(uint heap);
+
+    /// <summary>The calling thread's heap (Native/phn_heap_bias.c picks it on the thread's
+    /// first call and keeps it in a thread-local variable, which the C fast paths read).</summary>
+    [DllImport("phn_native", EntryPoint = "phnimpl_own_heap")]
+    [SuppressGCTransition]
+    internal static extern uint OwnHeap();
 #else
     private static HeapBiasState* NativeStates() => null;
     internal static void Revoke(uint heap) { }
+    internal static uint OwnHeap() => (uint)(((ulong)Libc.CurrentThread() * 0x9E3779B97F4A7C15ul) >> 62);
 #endif
 
     /// <summary>Before the C fast path is configured (Domains/NativeFastPath.cs).</summary>

@@ -41,7 +41,7 @@ internal static unsafe partial class Pymalloc
 
     /// <summary>
     /// pymalloc's used-pool lists, one per size class — here one per size class and heap.
-    /// Threads are spread over HeapCount heaps by a hash of their identity; a heap has its
+    /// Threads are spread over HeapCount heaps in turn (HeapBias.OwnHeap); a heap has its
     /// own list of used pools per class, so threads on different heaps never touch the same
     /// list, lock or cache line on their fast path. A pool belongs to the heap that took it
     /// from an arena (PoolHeader.Heap): a block freed by any thread goes back to its pool,
@@ -55,16 +55,15 @@ internal static unsafe partial class Pymalloc
     /// heap * NumSizeClasses + size class.
     /// </summary>
     internal const int HeapCount = 4;
-    private const int HeapShift = 62;   // 64 - log2(HeapCount)
     internal const int ListCount = HeapCount * NumSizeClasses;
 
     private static byte* s_classLines;
     private const int LineSize = 64;
     private const int UsedPoolsOffset = 8;
 
-    /// <summary>The calling thread's heap (Native/phn_entry.c computes the same).</summary>
+    /// <summary>The calling thread's heap, the one the C fast paths use.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static uint CurrentHeap() => (uint)(((ulong)Os.Libc.CurrentThread() * 0x9E3779B97F4A7C15ul) >> HeapShift);
+    internal static uint CurrentHeap() => HeapBias.OwnHeap();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint ListOf(uint sizeIndex) => CurrentHeap() * NumSizeClasses + sizeIndex;
