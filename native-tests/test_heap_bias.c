@@ -3,7 +3,8 @@
  * which revokes the bias with a membarrier. These checks make revocations happen while the
  * owner is busy in its fast path, and check that nothing was lost: every block keeps its
  * contents, the counts come back, phn_validate() (which also checks that no heap is left
- * biased to another thread or busy while it holds every lock) stays 0. */
+ * biased to another thread or busy while it holds every lock) stays 0. And threads alive at
+ * the same time get heaps of their own (--own-heaps). */
 #include "testhelper.h"
 #include "phn_test_common.h"
 
@@ -204,10 +205,53 @@ static int fork_child(void) {
     return 0;
 }
 
+/* ---- each thread its own heap --------------------------------------------------------
+ * A heap's pools are its own: blocks of one size class allocated by threads of different
+ * heaps never share a pool, by threads of one heap they do (the class's first used pool). */
+enum { OWN_THREADS = 3, OWN_BLOCKS = 10 };
+static pthread_barrier_t own_barrier;
+static uintptr_t own_pools[OWN_THREADS + 1][OWN_BLOCKS];
+
+static void own_allocate(int who) {
+    for (int k = 0; k < OWN_BLOCKS; k++) {
+        void* p = phn_obj_malloc(48);
+        own_pools[who][k] = (uintptr_t)p & ~(uintptr_t)(PHN_POOL_SIZE - 1);
+    }
+}
+
+static void* own_thread(void* arg) {
+    own_allocate((int)(uintptr_t)arg);
+    pthread_barrier_wait(&own_barrier);   /* alive until every thread has allocated */
+    return NULL;
+}
+
+static int own_heaps_child(void) {
+    own_allocate(0);
+    pthread_barrier_init(&own_barrier, NULL, OWN_THREADS);
+    pthread_t th[OWN_THREADS];
+    int created = 0;
+    for (uintptr_t i = 0; i < OWN_THREADS; i++)
+        if (pthread_create(&th[i], NULL, own_thread, (void*)(i + 1)) == 0) created++;
+    for (int i = 0; i < created; i++) pthread_join(th[i], NULL);
+    CHECK_BODY("the main thread and 3 threads started after it (all alive at once) get 4 different heaps: "
+               "their 48-byte blocks share no pool") {
+        result = created == OWN_THREADS;
+        for (int a = 0; a <= OWN_THREADS; a++)
+            for (int b = a + 1; b <= OWN_THREADS; b++)
+                for (int i = 0; i < OWN_BLOCKS; i++)
+                    for (int j = 0; j < OWN_BLOCKS; j++)
+                        if (own_pools[a][i] == own_pools[b][j]) result = false;
+    }
+    CHECK("phn_validate() == 0", phn_validate() == 0);
+    return print_test_summary();
+}
+
 int main(int argc, char** argv) {
     alarm(240);
+    if (argc > 1 && strcmp(argv[1], "--own-heaps") == 0) return own_heaps_child();
     if (argc > 1 && strcmp(argv[1], "--revoke-race") == 0) return revoke_race_child();
     if (argc > 1 && strcmp(argv[1], "--fork") == 0) return fork_child();
+    run_child_suite("--own-heaps", NULL);
     phn_stats s0 = stats_now();
 
     CHECK_BODY("producer/consumer: 400000 blocks allocated by one thread and freed by another, contents intact") {
