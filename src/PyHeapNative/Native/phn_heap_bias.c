@@ -13,24 +13,30 @@ static int32_t revoke_lock;
 PHN_IMPL __thread uint32_t phn_heap_plus_one PHN_INITIAL_EXEC;
 static uint32_t next_heap;
 
-/* The calling thread's heap, picked on its first call: from the next heap in turn, the first
- * that nobody owns, or that is biased to this very identity (a thread that exited left it,
- * and this one got its stack); else the next in turn, shared. Threads created one after
+/* From heap start on, the first heap whose owner is owner (0: nobody), or HEAP_COUNT. */
+static uint32_t first_owned_by(uint32_t start, uint64_t owner) {
+    for (uint32_t k = 0; k < HEAP_COUNT; k++) {
+        uint32_t h = (start + k) % HEAP_COUNT;
+        if (__atomic_load_n(&phn_heap_bias[h].owner, __ATOMIC_RELAXED) == owner)
+            return h;
+    }
+    return HEAP_COUNT;
+}
+
+/* The calling thread's heap, picked on its first call: a heap biased to this very identity (a
+ * thread that exited left it, and this one got its stack), else from the next heap in turn
+ * the first that nobody owns, else the next in turn, shared. Threads created one after
  * another thus get heaps of their own. */
 PHN_IMPL uint32_t phnimpl_own_heap(void) {
     uint32_t plus_one = phn_heap_plus_one;
     if (plus_one != 0)
         return plus_one - 1;
-    uint64_t self = phn_self();
-    uint32_t start = __atomic_fetch_add(&next_heap, 1, __ATOMIC_RELAXED), heap = start % HEAP_COUNT;
-    for (uint32_t k = 0; k < HEAP_COUNT; k++) {
-        uint32_t h = (start + k) % HEAP_COUNT;
-        uint64_t owner = __atomic_load_n(&phn_heap_bias[h].owner, __ATOMIC_RELAXED);
-        if (owner == 0 || owner == self) {
-            heap = h;
-            break;
-        }
-    }
+    uint32_t start = __atomic_fetch_add(&next_heap, 1, __ATOMIC_RELAXED) % HEAP_COUNT;
+    uint32_t heap = first_owned_by(start, phn_self());
+    if (heap == HEAP_COUNT)
+        heap = first_owned_by(start, 0);
+    if (heap == HEAP_COUNT)
+        heap = start;
     phn_heap_plus_one = heap + 1;
     return heap;
 }
