@@ -50,13 +50,21 @@ static inline uint8_t kind_of(const domain_entry* const* slot, const domain_entr
     return __atomic_load_n(&e->kind, __ATOMIC_ACQUIRE);
 }
 
+/* The debug hooks' context when they wrap pymalloc itself (their common cases are in C),
+ * else NULL. */
+static inline const debug_api* debug_over_pymalloc(const wrapper_table* t) {
+    if (t->kind != WRAPPER_DEBUG)
+        return NULL;
+    const debug_api* api = (const debug_api*)t->context;
+    return api->underlying.kind == BACKEND_PYMALLOC ? api : NULL;
+}
+
 /* A library wrapper's common case: 1 when served (result in *out). */
 static inline int wrapped_malloc(const domain_entry* e, size_t size, int zero, void* caller, void** out) {
     const wrapper_table* t = e->table;
-    if (t->kind == WRAPPER_DEBUG) {
-        const debug_api* api = (const debug_api*)t->context;
-        return api->underlying.kind == BACKEND_PYMALLOC && phn_debug_malloc(api, size, zero, out);
-    }
+    const debug_api* api = debug_over_pymalloc(t);
+    if (api != NULL)
+        return phn_debug_malloc(api, size, zero, out);
     if (t->kind == WRAPPER_TRACING)
         return phn_trace_malloc((const tracing_api*)t->context, size, zero, caller, out);
     return 0;
@@ -64,10 +72,9 @@ static inline int wrapped_malloc(const domain_entry* e, size_t size, int zero, v
 
 static inline int wrapped_free(const domain_entry* e, void* ptr) {
     const wrapper_table* t = e->table;
-    if (t->kind == WRAPPER_DEBUG) {
-        const debug_api* api = (const debug_api*)t->context;
-        return api->underlying.kind == BACKEND_PYMALLOC && phn_debug_free(api, ptr);
-    }
+    const debug_api* api = debug_over_pymalloc(t);
+    if (api != NULL)
+        return phn_debug_free(api, ptr);
     if (t->kind == WRAPPER_TRACING)
         return phn_trace_free((const tracing_api*)t->context, ptr);
     return 0;
@@ -75,10 +82,9 @@ static inline int wrapped_free(const domain_entry* e, void* ptr) {
 
 static inline int wrapped_realloc(const domain_entry* e, void* ptr, size_t size, void* caller, void** out) {
     const wrapper_table* t = e->table;
-    if (t->kind == WRAPPER_DEBUG) {
-        const debug_api* api = (const debug_api*)t->context;
-        return api->underlying.kind == BACKEND_PYMALLOC && phn_debug_realloc(api, ptr, size, out);
-    }
+    const debug_api* api = debug_over_pymalloc(t);
+    if (api != NULL)
+        return phn_debug_realloc(api, ptr, size, out);
     if (t->kind == WRAPPER_TRACING)
         return phn_trace_realloc((const tracing_api*)t->context, ptr, size, caller, out);
     return 0;

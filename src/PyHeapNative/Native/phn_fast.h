@@ -200,8 +200,7 @@ static inline uint64_t phn_self(void) {
  * whenever their stacks' addresses hash alike (one pair in four), and then neither is biased.
  * Initial-exec, as glibc's, jemalloc's and mimalloc's thread caches: one load from %fs. A
  * library with such a variable takes 4 bytes of the static TLS block when it is dlopen'ed
- * (glibc keeps 512 bytes of it for that); TLS descriptors would cost 8 more instructions and
- * a call on every malloc. */
+ * (glibc keeps 512 bytes of it for that); TLS descriptors would add a call on every malloc. */
 #define PHN_INITIAL_EXEC __attribute__((tls_model("initial-exec")))
 PHN_IMPL extern __thread uint32_t phn_heap_plus_one PHN_INITIAL_EXEC;
 PHN_IMPL uint32_t phnimpl_own_heap(void);   /* also Pymalloc.CurrentHeap's */
