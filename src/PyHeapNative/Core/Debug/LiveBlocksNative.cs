@@ -23,9 +23,9 @@ internal static unsafe partial class LiveBlocks
         public long* RawAllocatedBlocks;
     }
 
+#if !PHN_WINDOWS
     private static DomainEntry* s_rawEntry;   // RawDomain.Entry, read by the C side through its address
 
-#if !PHN_WINDOWS
     [DllImport("phn_native", EntryPoint = "phnimpl_debug_configure")]
     [SuppressGCTransition]
     private static extern void NativeConfigure(NativeState* state);
