@@ -180,6 +180,9 @@ PHN_IMPL void phn_heap_try_claim(uint32_t heap, uint64_t self);
 PHN_IMPL void phn_heap_bias_configure(void);
 PHN_IMPL void phnimpl_heap_revoke(uint32_t heap);
 PHN_IMPL void phn_fork_configure(int32_t* pymalloc_arena_lock);   /* phn_fork.c */
+/* The tracer's and the live blocks' locks (NULL until configured), for the fork handlers. */
+PHN_IMPL int32_t* phn_trace_lock_word(void);
+PHN_IMPL int32_t* phn_live_blocks_lock_word(void);
 
 /* pthread_self(), the thread's identity everywhere in the library (Pymalloc.CurrentHeap
  * hashes it; HeapBias compares owners with it). On x86-64 glibc it is the word at %fs:16

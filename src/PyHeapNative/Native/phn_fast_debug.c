@@ -57,6 +57,10 @@ PHN_IMPL void phnimpl_debug_configure(const live_blocks_state* s) {
     __atomic_store_n(&live_configured, 1, __ATOMIC_RELEASE);
 }
 
+PHN_IMPL int32_t* phn_live_blocks_lock_word(void) {
+    return __atomic_load_n(&live_configured, __ATOMIC_ACQUIRE) ? live.lock : NULL;
+}
+
 /* LiveBlocks.Add, for a block registered after its realloc when the table must grow. */
 PHN_IMPL void phnimpl_debug_register(void* head, size_t size);
 

@@ -39,6 +39,10 @@ PHN_IMPL void phnimpl_trace_configure(const trace_state* s) {
     __atomic_store_n(&configured, 1, __ATOMIC_RELEASE);
 }
 
+PHN_IMPL int32_t* phn_trace_lock_word(void) {
+    return __atomic_load_n(&configured, __ATOMIC_ACQUIRE) ? state.lock : NULL;
+}
+
 /* The managed tracer's slow paths (Exports/MemExports.cs): add a trace (the block freed and
  * NULL returned when it cannot be stored; for a realloc, a fatal error), put back the trace
  * of a block whose realloc failed. */

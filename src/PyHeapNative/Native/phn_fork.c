@@ -1,17 +1,29 @@
-/* phn_fork.c - pymalloc across fork(). As glibc's malloc does, the library takes every class
- * lock and the arena lock just before a fork and gives them back just after it, in the parent
- * and in the child: a child never starts with a lock held, or a heap marked busy, by a thread
- * it does not have. A heap biased to another thread is revoked first (that thread will not
- * exist in the child); the forking thread's own heap keeps its bias (the child's only thread
- * has the same identity). Every lock is taken in the allocator's order (class lines by index,
- * then the arena lock), never while holding anything else of the library. */
+/* phn_fork.c - the allocator across fork(). As glibc's malloc does, the library takes its
+ * allocation locks just before a fork and gives them back just after it, in the parent and in
+ * the child: a child never starts with a lock held, or a heap marked busy, by a thread it does
+ * not have. The locks, in this order:
+ *   tracemalloc's lock, then the debug hooks' live-block registry's (each is held only around
+ *     its table: nothing takes another lock of the library while holding one);
+ *   every class lock, class lines by index (a heap biased to another thread is revoked first:
+ *     that thread will not exist in the child; the forking thread's own heap keeps its bias,
+ *     the child's only thread has the same identity);
+ *   the arena lock (taken after a class lock, never before one).
+ * Not covered: the GIL, and the .NET runtime's own state. */
 #include "phn_fast.h"
 
-static int32_t* arena_lock;   /* Pymalloc.ArenaLock */
+static int32_t* arena_lock;         /* Pymalloc.ArenaLock */
+static int32_t* held_trace_lock;    /* what before_fork took, for after_fork */
+static int32_t* held_live_lock;
 
 static void before_fork(void) {
     if (phn_fast_class_lines == NULL)
         return;
+    held_trace_lock = phn_trace_lock_word();
+    if (held_trace_lock != NULL)
+        phn_lock_yielding(held_trace_lock);
+    held_live_lock = phn_live_blocks_lock_word();
+    if (held_live_lock != NULL)
+        phn_lock_yielding(held_live_lock);
     uint64_t self = phn_self();
     for (uint32_t heap = 0; heap < HEAP_COUNT; heap++) {
         char* lines = phn_fast_class_lines + (size_t)heap * NUM_SIZE_CLASSES * CLASS_LINE;
@@ -40,6 +52,10 @@ static void after_fork(void) {
     phn_unlock(arena_lock);
     for (uint32_t list = HEAP_COUNT * NUM_SIZE_CLASSES; list-- > 0;)
         phn_unlock((int32_t*)(phn_fast_class_lines + (size_t)list * CLASS_LINE));
+    if (held_live_lock != NULL)
+        phn_unlock(held_live_lock);
+    if (held_trace_lock != NULL)
+        phn_unlock(held_trace_lock);
 }
 
 /* Once, from phnimpl_fast_configure. */
