@@ -116,6 +116,9 @@ void phn_raw_free(void* ptr) { phnimpl_raw_free(ptr, PHN_CALLER); }
         const domain_entry* e;                                                                 \
         void* bp;                                                                              \
         uint8_t kind = kind_of(&d##_entry, &e);                                                \
+        if (kind == BACKEND_PYMALLOC && size - 1 < SMALL_REQUEST_THRESHOLD                     \
+            && (bp = phn_pymalloc_alloc_shared(phn_size_class(size))) != NULL)                 \
+            return bp;                                                                         \
         if (kind == BACKEND_WRAPPER && wrapped_malloc(e, size, 0, caller, &bp))                \
             return bp;                                                                         \
         if (kind != BACKEND_CUSTOM)                                                            \
@@ -137,6 +140,9 @@ void phn_raw_free(void* ptr) { phnimpl_raw_free(ptr, PHN_CALLER); }
     __attribute__((noinline)) static void d##_free_slow(void* ptr, void* caller) {             \
         const domain_entry* e;                                                                 \
         uint8_t kind = kind_of(&d##_entry, &e);                                                \
+        if (kind == BACKEND_PYMALLOC && phn_pymalloc_owns(ptr)                                 \
+            && phn_pymalloc_free_shared(phn_pool_of(ptr), ptr))                                \
+            return;                                                                            \
         if (ptr != NULL && kind == BACKEND_WRAPPER && wrapped_free(e, ptr))                    \
             return;                                                                            \
         if (kind != BACKEND_CUSTOM)                                                            \
@@ -147,7 +153,7 @@ void phn_raw_free(void* ptr) { phnimpl_raw_free(ptr, PHN_CALLER); }
         const domain_entry* e = __atomic_load_n(&d##_entry, __ATOMIC_ACQUIRE);                 \
         if (PHN_LIKELY(__atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) == BACKEND_PYMALLOC)        \
             && PHN_LIKELY(size - 1 < SMALL_REQUEST_THRESHOLD)) {                               \
-            void* bp = phn_pymalloc_alloc(phn_size_class(size));                               \
+            void* bp = phn_pymalloc_alloc_biased(phn_size_class(size));                        \
             if (PHN_LIKELY(bp != NULL))                                                        \
                 return bp;                                                                     \
         }                                                                                      \
@@ -178,7 +184,8 @@ void phn_raw_free(void* ptr) { phnimpl_raw_free(ptr, PHN_CALLER); }
         const domain_entry* e = __atomic_load_n(&d##_entry, __ATOMIC_ACQUIRE);                 \
         /* NULL is never pymalloc's (no arena starts at address 0): free_slow takes it */      \
         if (PHN_LIKELY(__atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) == BACKEND_PYMALLOC)        \
-            && PHN_LIKELY(phn_pymalloc_free(ptr)))                                             \
+            && PHN_LIKELY(phn_pymalloc_owns(ptr))                                              \
+            && PHN_LIKELY(phn_pymalloc_free_biased(phn_pool_of(ptr), ptr)))                    \
             return;                                                                            \
         d##_free_slow(ptr, PHN_CALLER);                                                        \
     }

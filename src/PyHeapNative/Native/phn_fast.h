@@ -197,25 +197,38 @@ static inline uint64_t phn_self(void) {
 #endif
 }
 
-/* The calling thread's heap plus one, 0 until the thread's first call that takes a slow path
- * picks one (phnimpl_own_heap: the next heap in turn that nobody else owns). A thread-local
- * variable rather than a hash of the thread's identity: two threads would share a heap
- * whenever their stacks' addresses hash alike (one pair in four), and then neither is biased.
- * Initial-exec, as glibc's, jemalloc's and mimalloc's thread caches: one load from %fs. A
- * library with such a variable takes 4 bytes of the static TLS block when it is dlopen'ed
- * (glibc keeps 512 bytes of it for that); TLS descriptors would add a call on every malloc. */
+/* The calling thread's heap, picked on its first call that takes a slow path
+ * (phnimpl_own_heap: the next heap in turn that nobody else owns), and — while that heap is
+ * biased to the thread — where its class lines and its bias are, so that the fast paths
+ * find the line of a class with one shift and one add, and never compare owners (a heap's
+ * owner never changes once set; a revocation shows in its state, which they read anyway).
+ * Thread-local rather than a hash of the thread's identity: two threads would share a heap
+ * whenever their identities hash alike (one pair in four), and then neither is biased.
+ * Initial-exec, as glibc's, jemalloc's and mimalloc's thread caches: loads from %fs. A
+ * library with such a variable takes its 24 bytes of the static TLS block when it is
+ * dlopen'ed (glibc keeps 512 bytes of it for that); TLS descriptors would add a call on
+ * every malloc. */
+typedef struct thread_heap {
+    char* biased_lines;       /* the heap's 32 class lines while biased to the thread, or NULL */
+    heap_bias* bias;          /* its bias, with biased_lines */
+    uint32_t heap_plus_one;   /* 0 until picked */
+} thread_heap;
+
 #define PHN_INITIAL_EXEC __attribute__((tls_model("initial-exec")))
-PHN_IMPL extern __thread uint32_t phn_heap_plus_one PHN_INITIAL_EXEC;
+PHN_IMPL extern __thread thread_heap phn_thread_heap PHN_INITIAL_EXEC;
 PHN_IMPL uint32_t phnimpl_own_heap(void);   /* also Pymalloc.CurrentHeap's */
+/* The paths of a heap not biased to the calling thread (phn_heap_bias.c): its class lock. */
+PHN_IMPL void* phn_pymalloc_alloc_shared(uint32_t idx);
+PHN_IMPL int phn_pymalloc_free_shared(pool_header* pool, void* p);
 
 /* Enters a class line of heap that the calling thread does not own, or whose bias was
  * revoked: 1 with its lock taken, 0 when the call must go to the managed path: contended;
  * biased to another thread, or being revoked (the managed path revokes it, or waits for
  * the revocation under way to finish); or the thread's own
  * heap is unowned (the entry point's slow path claims it: phn_claim_own_heap). */
-static inline __attribute__((always_inline)) int phn_class_lock(heap_bias* b, uint32_t heap, int32_t* lock, uint64_t self) {
+static inline int phn_class_lock(heap_bias* b, uint32_t heap, int32_t* lock, uint64_t self) {
     uint64_t owner = __atomic_load_n(&b->owner, __ATOMIC_RELAXED);
-    if (owner == 0 && phn_bias_enabled && heap + 1 == phn_heap_plus_one)
+    if (owner == 0 && phn_bias_enabled && heap + 1 == phn_thread_heap.heap_plus_one)
         return 0;
     if (!phn_try_lock(lock))
         return 0;
@@ -243,13 +256,9 @@ static inline __attribute__((always_inline)) void phn_bias_leave(heap_bias* b) {
 }
 
 /* The slow paths' first step: the calling thread's heap, when nobody owns it yet, becomes
- * its own (phn_heap_bias.c). */
-static inline void phn_claim_own_heap(void) {
-    uint64_t self = phn_self();
-    uint32_t heap = phnimpl_own_heap();
-    if (__atomic_load_n(&phn_heap_bias[heap].owner, __ATOMIC_RELAXED) == 0 && phn_bias_enabled)
-        phn_heap_try_claim(heap, self);
-}
+ * its own; and when it is (now or from before) biased to the thread, the fast paths learn
+ * where it is (phn_heap_bias.c). */
+PHN_IMPL void phn_claim_own_heap(void);
 
 /* A block of class idx from the first used pool of a class line, or NULL (no used pool).
  * A pool that becomes full leaves its list, as in pymalloc. The line is entered. */
@@ -279,25 +288,27 @@ static inline __attribute__((always_inline)) void* phn_take_block(char* line, ui
     return block;
 }
 
+/* A block of class idx from the calling thread's heap when it is biased to the thread, or
+ * NULL: try phn_pymalloc_alloc_shared, then the managed path. No call: the entry points need
+ * no stack frame for it. */
+static inline __attribute__((always_inline)) void* phn_pymalloc_alloc_biased(uint32_t idx) {
+    thread_heap* th = &phn_thread_heap;
+    char* lines = th->biased_lines;
+    if (PHN_LIKELY(lines != NULL)) {
+        heap_bias* b = th->bias;
+        if (PHN_LIKELY(phn_bias_enter(b))) {
+            void* bp = phn_take_block(lines + (size_t)idx * CLASS_LINE, idx);
+            phn_bias_leave(b);
+            return bp;
+        }
+    }
+    return NULL;
+}
+
 /* A block of class idx from the calling thread's heap, or NULL: take the managed path. */
 static inline __attribute__((always_inline)) void* phn_pymalloc_alloc(uint32_t idx) {
-    uint32_t heap = phn_heap_plus_one - 1;
-    if (PHN_UNLIKELY(heap >= HEAP_COUNT))
-        return NULL;   /* the thread's first call: the slow path picks its heap */
-    uint64_t self = phn_self();
-    heap_bias* b = &phn_heap_bias[heap];
-    char* line = phn_fast_class_lines + (size_t)(heap * NUM_SIZE_CLASSES + idx) * CLASS_LINE;
-    void* bp;
-    if (PHN_LIKELY(__atomic_load_n(&b->owner, __ATOMIC_RELAXED) == self) && PHN_LIKELY(phn_bias_enter(b))) {
-        bp = phn_take_block(line, idx);
-        phn_bias_leave(b);
-        return bp;
-    }
-    if (!phn_class_lock(b, heap, (int32_t*)line, self))
-        return NULL;
-    bp = phn_take_block(line, idx);
-    phn_unlock((int32_t*)line);
-    return bp;
+    void* bp = phn_pymalloc_alloc_biased(idx);
+    return PHN_LIKELY(bp != NULL) ? bp : phn_pymalloc_alloc_shared(idx);
 }
 
 /* Gives p back to its pool, the line entered: 0 (nothing done) when the pool would become
@@ -322,25 +333,28 @@ static inline __attribute__((always_inline)) int phn_return_block(pool_header* p
     return 1;
 }
 
+/* 1 if p, a block of pymalloc, went back to its pool here; 0 if it did not (its pool would
+ * become empty, its heap is not biased to the calling thread, or that bias was revoked):
+ * try phn_pymalloc_free_shared, then the managed path. No call. */
+static inline __attribute__((always_inline)) int phn_pymalloc_free_biased(pool_header* pool, void* p) {
+    thread_heap* th = &phn_thread_heap;
+    char* lines = th->biased_lines;
+    if (PHN_LIKELY(lines != NULL) && PHN_LIKELY(pool->heap + 1 == th->heap_plus_one)) {
+        heap_bias* b = th->bias;
+        if (PHN_LIKELY(phn_bias_enter(b))) {
+            int done = phn_return_block(pool, lines + (size_t)pool->szidx * CLASS_LINE, p);
+            phn_bias_leave(b);
+            return done;
+        }
+    }
+    return 0;
+}
+
 /* 1 if p, a block of pymalloc, went back to its pool here, 0 if the managed path must free
  * it: its pool would become empty, or the line could not be entered. */
 static inline __attribute__((always_inline)) int phn_pymalloc_free_owned(void* p) {
     pool_header* pool = phn_pool_of(p);
-    uint32_t heap = pool->heap;
-    heap_bias* b = &phn_heap_bias[heap];
-    char* line = phn_fast_class_lines + (size_t)(heap * NUM_SIZE_CLASSES + pool->szidx) * CLASS_LINE;
-    uint64_t self = phn_self();
-    int done;
-    if (PHN_LIKELY(__atomic_load_n(&b->owner, __ATOMIC_RELAXED) == self) && PHN_LIKELY(phn_bias_enter(b))) {
-        done = phn_return_block(pool, line, p);
-        phn_bias_leave(b);
-        return done;
-    }
-    if (!phn_class_lock(b, heap, (int32_t*)line, self))
-        return 0;
-    done = phn_return_block(pool, line, p);
-    phn_unlock((int32_t*)line);
-    return done;
+    return phn_pymalloc_free_biased(pool, p) || phn_pymalloc_free_shared(pool, p);
 }
 
 /* The same for any address: 0 as well when p is not pymalloc's. */

@@ -10,7 +10,7 @@ PHN_IMPL heap_bias phn_heap_bias[HEAP_COUNT] __attribute__((aligned(64)));
 PHN_IMPL int32_t phn_bias_enabled;
 static int32_t revoke_lock;
 
-PHN_IMPL __thread uint32_t phn_heap_plus_one PHN_INITIAL_EXEC;
+PHN_IMPL __thread thread_heap phn_thread_heap PHN_INITIAL_EXEC;
 static uint32_t next_heap;
 
 /* From heap start on, the first heap whose owner is owner (0: nobody), or HEAP_COUNT. */
@@ -28,7 +28,7 @@ static uint32_t first_owned_by(uint32_t start, uint64_t owner) {
  * the first that nobody owns, else the next in turn, shared. Threads created one after
  * another thus get heaps of their own. */
 PHN_IMPL uint32_t phnimpl_own_heap(void) {
-    uint32_t plus_one = phn_heap_plus_one;
+    uint32_t plus_one = phn_thread_heap.heap_plus_one;
     if (plus_one != 0)
         return plus_one - 1;
     uint32_t start = __atomic_fetch_add(&next_heap, 1, __ATOMIC_RELAXED) % HEAP_COUNT;
@@ -37,8 +37,57 @@ PHN_IMPL uint32_t phnimpl_own_heap(void) {
         heap = first_owned_by(start, 0);
     if (heap == HEAP_COUNT)
         heap = start;
-    phn_heap_plus_one = heap + 1;
+    phn_thread_heap.heap_plus_one = heap + 1;
     return heap;
+}
+
+static inline char* class_lines_of(uint32_t heap) {
+    return phn_fast_class_lines + (size_t)heap * NUM_SIZE_CLASSES * CLASS_LINE;
+}
+
+PHN_IMPL void phn_claim_own_heap(void) {
+    uint64_t self = phn_self();
+    uint32_t heap = phnimpl_own_heap();
+    heap_bias* b = &phn_heap_bias[heap];
+    if (__atomic_load_n(&b->owner, __ATOMIC_RELAXED) == 0 && phn_bias_enabled)
+        phn_heap_try_claim(heap, self);
+    if (__atomic_load_n(&b->owner, __ATOMIC_RELAXED) == self && __atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == BIAS_BIASED) {
+        phn_thread_heap.bias = b;
+        phn_thread_heap.biased_lines = class_lines_of(heap);
+    }
+}
+
+/* A heap whose bias the calling thread lost: the fast paths stop trying it. */
+static inline void forget_revoked_bias(heap_bias* b) {
+    if (phn_thread_heap.biased_lines != NULL && __atomic_load_n(&b->state, __ATOMIC_RELAXED) == BIAS_REVOKED
+        && phn_thread_heap.bias == b)
+        phn_thread_heap.biased_lines = NULL;
+}
+
+PHN_IMPL void* phn_pymalloc_alloc_shared(uint32_t idx) {
+    uint32_t heap = phn_thread_heap.heap_plus_one - 1;
+    if (heap >= HEAP_COUNT)
+        return NULL;   /* the thread's first call: the slow path picks its heap */
+    heap_bias* b = &phn_heap_bias[heap];
+    forget_revoked_bias(b);
+    int32_t* lock = (int32_t*)(class_lines_of(heap) + (size_t)idx * CLASS_LINE);
+    if (!phn_class_lock(b, heap, lock, phn_self()))
+        return NULL;
+    void* bp = phn_take_block((char*)lock, idx);
+    phn_unlock(lock);
+    return bp;
+}
+
+PHN_IMPL int phn_pymalloc_free_shared(pool_header* pool, void* p) {
+    uint32_t heap = pool->heap;
+    heap_bias* b = &phn_heap_bias[heap];
+    forget_revoked_bias(b);
+    int32_t* lock = (int32_t*)(class_lines_of(heap) + (size_t)pool->szidx * CLASS_LINE);
+    if (!phn_class_lock(b, heap, lock, phn_self()))
+        return 0;
+    int done = phn_return_block(pool, (char*)lock, p);
+    phn_unlock(lock);
+    return done;
 }
 
 static int membarrier(int cmd) { return (int)syscall(__NR_membarrier, cmd, 0, 0); }
@@ -54,7 +103,7 @@ PHN_IMPL void phn_heap_bias_configure(void) {
 /* Claims the calling thread's own heap when nobody owns it: with all 32 of its class locks
  * held, so that no other thread is inside one of its lines. Gives up on any contention. */
 PHN_IMPL void phn_heap_try_claim(uint32_t heap, uint64_t self) {
-    char* lines = phn_fast_class_lines + (size_t)heap * NUM_SIZE_CLASSES * CLASS_LINE;
+    char* lines = class_lines_of(heap);
     int taken = 0;
     while (taken < NUM_SIZE_CLASSES && phn_try_lock((int32_t*)(lines + (size_t)taken * CLASS_LINE)))
         taken++;
