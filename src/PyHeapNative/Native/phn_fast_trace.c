@@ -58,7 +58,7 @@ static inline int fast_tracing(const tracing_api* api) {
 
 /* Adds the trace of p under the held lock; 0 when the managed tracer must (no cached
  * traceback for the caller, or the table must grow). */
-static int add_locked(void* p, size_t size, void* caller) {
+static inline __attribute__((always_inline)) int add_locked(void* p, size_t size, void* caller) {
     uint64_t pc = (uint64_t)(uintptr_t)caller;
     size_t slot = (size_t)((pc * 0x9E3779B97F4A7C15ull) >> 56);
     if (state.single_pcs[slot] != pc || pc == 0)
@@ -78,7 +78,7 @@ static int add_locked(void* p, size_t size, void* caller) {
 
 /* Removes the trace of p under the held lock; a copy of it in *removed (address 0 if p
  * had none). */
-static void remove_locked(void* p, address_entry* removed) {
+static inline __attribute__((always_inline)) void remove_locked(void* p, address_entry* removed) {
     address_table* t = state.traces;
     address_entry* e = phn_table_find(t, (uintptr_t)p);
     removed->address = 0;
@@ -91,7 +91,7 @@ static void remove_locked(void* p, address_entry* removed) {
 
 /* Records the trace of a block just allocated: here, or by the managed tracer (which frees
  * the block and returns NULL when the trace cannot be stored, as Tracer.Malloc). */
-static void* add_trace(void* p, size_t size, void* caller, int32_t realloc) {
+static inline __attribute__((always_inline)) void* add_trace(void* p, size_t size, void* caller, int32_t realloc) {
     if (phn_try_lock(state.lock)) {
         int done = !*state.tracing || add_locked(p, size, caller);   /* stopped: nothing to record */
         phn_unlock(state.lock);
