@@ -228,10 +228,12 @@ static void suite_layout(void) {
             }
         }
     }
-    static const size_t sizes[] = {0, 1, 5, 8, 15, 16, 17, 100, 128, 129, 487, 488, 489, 512, 513, 1000, 4096, 100000};
+    /* every branch of the hooks' inline fill (phn_fast_debug.h) and of the thresholds */
+    static const size_t sizes[] = {0, 1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129,
+                                   191, 192, 193, 487, 488, 489, 512, 513, 1000, 4096, 100000};
     for (int d = 0; d < 3; d++) {
         char name[200];
-        snprintf(name, sizeof name, "item 30/31: %s malloc of 18 sizes 0..100000: 16-byte aligned, header, 0xCD data, trailer", DOM[d].name);
+        snprintf(name, sizeof name, "item 30/31: %s malloc of 32 sizes 0..100000: 16-byte aligned, header, 0xCD data, trailer", DOM[d].name);
         CHECK_BODY(name) {
             result = true;
             for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
@@ -261,6 +263,28 @@ static void suite_layout(void) {
             result = result && a && b && block_sound(a, 21, DOM[d].api) && all_zero(a, 21) && block_sound(b, 0, DOM[d].api);
             DOM[d].free(a);
             DOM[d].free(b);
+        }
+        if (!g_pymalloc || d == 0) continue;
+        /* A freed pymalloc block stays mapped: after the free, everything but the word where
+         * pymalloc keeps its free list (the block's first 8 bytes) reads 0xDD, and the bytes
+         * after the debug block are untouched. */
+        snprintf(name, sizeof name, "item 32: %s free of a pymalloc block (sizes 0..488) fills size field, id, pads, data and trailer with 0xDD", DOM[d].name);
+        CHECK_BODY(name) {
+            result = true;
+            for (size_t i = 0; i < sizeof sizes / sizeof sizes[0] && sizes[i] <= 488; i++) {
+                size_t n = sizes[i];
+                unsigned char* p = B(DOM[d].malloc(n));
+                size_t room = ((n + DBG_OVERHEAD + 15) & ~(size_t)15) - (n + DBG_OVERHEAD);   /* the class's spare bytes */
+                if (!p) { result = false; continue; }
+                fill_pattern(p, n, 3);
+                memset(p + n + DBG_S, 0x5A, room);
+                DOM[d].free(p);
+                if (!all_bytes(p - 16 + 8, n + DBG_OVERHEAD - 8, DEADBYTE) || !all_bytes(p + n + DBG_S, room, 0x5A)) {
+                    fprintf(stderr, "\n  %s(%zu):", DOM[d].name, n);
+                    print_bytes(" after free", p - 16, n + DBG_OVERHEAD + room);
+                    result = false;
+                }
+            }
         }
     }
 }

@@ -368,10 +368,11 @@ internal static class ClangHeader
     /// managed callee is looked for in the definition's body and, transitively, in the static
     /// (and static inline) functions of the same translation unit that it calls, such as the
     /// noinline slow paths of phn_entry.c's PHN_PYMALLOC_SHIMS; calls to the external functions
-    /// of other files (phn_debug_malloc, phn_trace_malloc ...) are not followed. Besides the
-    /// shims: every phnimpl_* that any C function calls (static or not, the static inline
-    /// functions of the headers included from the sources' directory too), with its C
-    /// declaration, so that the managed exports C calls outside the shims are checked as well.
+    /// of other files (phn_debug_nested_malloc, phn_trace_add_slow, phn_pymalloc_free_slow ...)
+    /// are not followed. Besides the shims: every phnimpl_* that any C function calls (static
+    /// or not, the static inline functions of the headers included from the sources' directory
+    /// too), with its C declaration, so that the managed exports C calls outside the shims are
+    /// checked as well.
     /// A phnimpl_* that C itself defines (phnimpl_fast_configure ...) is C, not managed.</summary>
     public static CSources ParseCSources(IEnumerable<string> sources)
     {

@@ -20,7 +20,8 @@
  *    and the unwinder costs microseconds. The phnimpl_* symbols are referenced as hidden,
  *    which keeps them out of the dynamic symbol table: only the phn_* names below are
  *    exported (IlcArg --export-dynamic-symbol). */
-#include "phn_fast.h"
+#include "phn_fast_debug.h"
+#include "phn_fast_trace.h"
 
 #define PHN_CALLER __builtin_return_address(0)
 
@@ -60,7 +61,7 @@ static inline const debug_api* debug_over_pymalloc(const wrapper_table* t) {
 }
 
 /* A library wrapper's common case: 1 when served (result in *out). */
-static inline int wrapped_malloc(const domain_entry* e, size_t size, int zero, void* caller, void** out) {
+static inline __attribute__((always_inline)) int wrapped_malloc(const domain_entry* e, size_t size, int zero, void* caller, void** out) {
     const wrapper_table* t = e->table;
     const debug_api* api = debug_over_pymalloc(t);
     if (api != NULL)
@@ -70,7 +71,7 @@ static inline int wrapped_malloc(const domain_entry* e, size_t size, int zero, v
     return 0;
 }
 
-static inline int wrapped_free(const domain_entry* e, void* ptr) {
+static inline __attribute__((always_inline)) int wrapped_free(const domain_entry* e, void* ptr) {
     const wrapper_table* t = e->table;
     const debug_api* api = debug_over_pymalloc(t);
     if (api != NULL)
@@ -149,15 +150,51 @@ void phn_raw_free(void* ptr) { phnimpl_raw_free(ptr, PHN_CALLER); }
             phn_claim_own_heap();                                                              \
         phnimpl_##d##_free(ptr, caller);                                                       \
     }                                                                                          \
+    /* The wrappers' common cases in the thread's biased heap, with tail calls only (no stack  \
+     * frame); anything else goes to the slow path before anything changed. */                \
+    __attribute__((noinline)) static void* d##_malloc_wrapped(const domain_entry* e, size_t size, void* caller) { \
+        const wrapper_table* t = e->table;                                                     \
+        const debug_api* api = debug_over_pymalloc(t);                                         \
+        void* bp;                                                                              \
+        if (api != NULL) {                                                                     \
+            if ((bp = phn_debug_malloc_biased(api, size)) != NULL)                             \
+                return bp;                                                                     \
+        } else if (t->kind == WRAPPER_TRACING && size - 1 < SMALL_REQUEST_THRESHOLD            \
+                   && fast_tracing((const tracing_api*)t->context)                             \
+                   && (bp = phn_pymalloc_alloc_biased(phn_size_class(size))) != NULL) {        \
+            return phn_trace_record(bp, size, caller, 0);                                      \
+        }                                                                                      \
+        return d##_malloc_slow(size, caller);                                                  \
+    }                                                                                          \
+    __attribute__((noinline)) static void d##_free_wrapped(const domain_entry* e, void* ptr, void* caller) { \
+        const wrapper_table* t = e->table;                                                     \
+        const debug_api* api = debug_over_pymalloc(t);                                         \
+        char* head;                                                                            \
+        if (ptr != NULL && api != NULL) {                                                      \
+            if ((head = phn_debug_kill_block(api, ptr)) != NULL) {                             \
+                if (!phn_pymalloc_free_biased(phn_pool_of(head), head))                        \
+                    phn_pymalloc_free_slow(head);                                              \
+                return;                                                                        \
+            }                                                                                  \
+        } else if (ptr != NULL && t->kind == WRAPPER_TRACING                                   \
+                   && phn_trace_forget((const tracing_api*)t->context, ptr)) {                 \
+            if (!(phn_pymalloc_owns(ptr) && phn_pymalloc_free_biased(phn_pool_of(ptr), ptr)))   \
+                phn_pymalloc_free_slow(ptr);                                                   \
+            return;                                                                            \
+        }                                                                                      \
+        d##_free_slow(ptr, caller);                                                            \
+    }                                                                                          \
     void* phn_##d##_malloc(size_t size) {                                                      \
         const domain_entry* e = __atomic_load_n(&d##_entry, __ATOMIC_ACQUIRE);                 \
-        if (PHN_LIKELY(__atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) == BACKEND_PYMALLOC)        \
-            && PHN_LIKELY(size - 1 < SMALL_REQUEST_THRESHOLD)) {                               \
+        uint8_t kind = __atomic_load_n(&e->kind, __ATOMIC_ACQUIRE);                            \
+        if (PHN_LIKELY(kind == BACKEND_PYMALLOC) && PHN_LIKELY(size - 1 < SMALL_REQUEST_THRESHOLD)) { \
             void* bp = phn_pymalloc_alloc_biased(phn_size_class(size));                        \
             if (PHN_LIKELY(bp != NULL))                                                        \
                 return bp;                                                                     \
+        } else if (kind == BACKEND_WRAPPER) {                                                  \
+            return d##_malloc_wrapped(e, size, PHN_CALLER);                                    \
         }                                                                                      \
-        return d##_malloc_slow(size, PHN_CALLER);                                           \
+        return d##_malloc_slow(size, PHN_CALLER);                                              \
     }                                                                                          \
     void* phn_##d##_calloc(size_t nelem, size_t elsize) {                                      \
         const domain_entry* e = __atomic_load_n(&d##_entry, __ATOMIC_ACQUIRE);                 \
@@ -183,11 +220,14 @@ void phn_raw_free(void* ptr) { phnimpl_raw_free(ptr, PHN_CALLER); }
     void phn_##d##_free(void* ptr) {                                                           \
         const domain_entry* e = __atomic_load_n(&d##_entry, __ATOMIC_ACQUIRE);                 \
         /* NULL is never pymalloc's (no arena starts at address 0): free_slow takes it */      \
-        if (PHN_LIKELY(__atomic_load_n(&e->kind, __ATOMIC_ACQUIRE) == BACKEND_PYMALLOC)        \
-            && PHN_LIKELY(phn_pymalloc_owns(ptr))                                              \
+        uint8_t kind = __atomic_load_n(&e->kind, __ATOMIC_ACQUIRE);                            \
+        if (PHN_LIKELY(kind == BACKEND_PYMALLOC) && PHN_LIKELY(phn_pymalloc_owns(ptr))         \
             && PHN_LIKELY(phn_pymalloc_free_biased(phn_pool_of(ptr), ptr)))                    \
             return;                                                                            \
-        d##_free_slow(ptr, PHN_CALLER);                                                        \
+        if (kind == BACKEND_WRAPPER)                                                           \
+            d##_free_wrapped(e, ptr, PHN_CALLER);                                              \
+        else                                                                                   \
+            d##_free_slow(ptr, PHN_CALLER);                                                    \
     }
 
 PHN_PYMALLOC_SHIMS(mem)

@@ -117,7 +117,8 @@ static inline __attribute__((always_inline)) int phn_pymalloc_owns(const void* p
         return 0;
     arena_leaf* leaf = bot + ((a >> ARENA_BITS) & ((1u << BOT_BITS) - 1));
     int32_t tail = (int32_t)(a & ((1u << ARENA_BITS) - 1));
-    return tail < leaf->tail_lo || (leaf->tail_hi != 0 && tail >= leaf->tail_hi);
+    /* Aligned arenas (all of them on Linux: ArenaAllocator maps them so) have tail_hi -1. */
+    return (leaf->tail_hi != 0 && tail >= leaf->tail_hi) || tail < leaf->tail_lo;
 }
 
 static inline pool_header* phn_pool_of(const void* p) {
@@ -220,6 +221,9 @@ PHN_IMPL uint32_t phnimpl_own_heap(void);   /* also Pymalloc.CurrentHeap's */
 /* The paths of a heap not biased to the calling thread (phn_heap_bias.c): its class lock. */
 PHN_IMPL void* phn_pymalloc_alloc_shared(uint32_t idx);
 PHN_IMPL int phn_pymalloc_free_shared(pool_header* pool, void* p);
+/* Frees p (pymalloc's or not) when the biased heap could not: its class lock, else managed
+ * (phnimpl_pymalloc_free; the entry points call it through here: one managed callee each). */
+PHN_IMPL void phn_pymalloc_free_slow(void* p);
 
 /* Enters a class line of heap that the calling thread does not own, or whose bias was
  * revoked: 1 with its lock taken, 0 when the call must go to the managed path: contended;
@@ -440,13 +444,11 @@ static inline void phn_table_remove(address_table* t, address_entry* e) {
  * Each returns 1 when it served the call (the result in *out), 0 when the managed wrapper
  * must take it; a 0 comes before anything was changed. */
 
-PHN_IMPL int phn_debug_malloc(const debug_api* api, size_t nbytes, int zero, void** out);
-PHN_IMPL int phn_debug_free(const debug_api* api, void* p);
+/* phn_debug_malloc and phn_debug_free: phn_fast_debug.h */
 PHN_IMPL int phn_debug_realloc(const debug_api* api, void* p, size_t nbytes, void** out);
 PHN_IMPL void phn_debug_configure(void);
 
-PHN_IMPL int phn_trace_malloc(const tracing_api* api, size_t size, int zero, void* caller, void** out);
+/* phn_trace_malloc and phn_trace_free: phn_fast_trace.h */
 PHN_IMPL int phn_trace_realloc(const tracing_api* api, void* ptr, size_t size, void* caller, void** out);
-PHN_IMPL int phn_trace_free(const tracing_api* api, void* p);
 
 #endif

@@ -1,40 +1,20 @@
-/* phn_fast_debug.c - the debug hooks' common cases in C (Core/Debug/DebugHooks.cs is the
- * whole implementation), for the MEM and OBJ domains when the hooks wrap pymalloc.
- *
- *    head = p-16   p-8  p-7        p            p+N          p+N+8
- *    | size N      | id | 7 x 0xFD | N data     | 8 x 0xFD   |
- *    | big-endian  |    |          | 0xCD / 0   |            |
- *
- * 1. Blocks of up to 488 bytes: a block of pymalloc's fast path. free accepts a block only
- *    when everything CPython's _PyMem_DebugCheckAddress checks holds, and the pointer is the
- *    start of a live pymalloc block (BlockDump.Diagnose's tests for pymalloc-backed blocks);
- *    then it fills the block with 0xDD and gives it back.
- * 2. Larger blocks, while the RAW domain has the debug hooks over C malloc (what
- *    PYHEAPNATIVE_ALLOCATOR=debug installs): pymalloc passes them to RAW, so, as in CPython,
- *    two debug blocks are nested in one malloc'ed block:
+/* phn_fast_debug.c - the debug hooks' blocks of more than 488 bytes in C (the common case
+ * over pymalloc is inlined into the entry points: phn_fast_debug.h, which shows the layout).
+ * While the RAW domain has the debug hooks over C malloc (what PYHEAPNATIVE_ALLOCATOR=debug
+ * installs), pymalloc passes such a block to RAW, so, as in CPython, two debug blocks are
+ * nested in one malloc'ed block:
  *
  *    raw = malloc(N + 48)
  *    | N+24 | 'r' pad | N | 'm'/'o' pad | N data  | 8 x 0xFD | 8 x 0xFD |
  *    raw    raw+16    raw+16 (the OBJ block's head)  raw+32 = p
  *
- *    Both heads are in LiveBlocks (raw: N+24, raw+16: N), which is how a foreign pointer or
- *    a double free is told apart without reading memory. malloc, free and realloc do here
- *    what the two layers of managed hooks do one after the other (the same checks, the same
- *    registry entries and freed ring, pymalloc's count of RAW blocks, the same final bytes).
- * Anything else — a failing check, a block of another allocator, a contended lock, a table
- * that must grow, a failed C malloc — goes to the managed hooks, before anything changed;
- * they diagnose, print the dump and raise the fatal error, or report the failure. */
-#include "phn_fast.h"
-
-enum { SST = 8, DEBUG_OVERHEAD = 3 * SST };
-#define CLEAN_BYTE 0xCD
-#define DEAD_BYTE 0xDD
-#define FORBIDDEN_WORD 0xFDFDFDFDFDFDFDFDull
-#define LEADING_PAD_WORD 0xFDFDFDFDFDFDFD00ull   /* the 7 pad bytes after the id byte */
-
-/* ceil(2^32 / block size) per class: the offset of an address in its block without a
- * division (distances are below 2^14, so the quotient is exact). */
-static uint32_t ceil_reciprocals[NUM_SIZE_CLASSES];
+ * Both heads are in LiveBlocks (raw: N+24, raw+16: N), which is how a foreign pointer or a
+ * double free is told apart without reading memory. malloc, free and realloc do here what the
+ * two layers of managed hooks do one after the other (the same checks, the same registry
+ * entries and freed ring, pymalloc's count of RAW blocks, the same final bytes). Anything
+ * else — a failing check, a contended lock, a table that must grow, a failed C malloc — goes
+ * to the managed hooks, before anything changed. */
+#include "phn_fast_debug.h"
 
 /* LiveBlocks' statics and what the nested case reads, handed over by
  * phnimpl_debug_configure (Core/Debug/LiveBlocksNative.cs). */
@@ -64,38 +44,13 @@ PHN_IMPL int32_t* phn_live_blocks_lock_word(void) {
 /* LiveBlocks.Add, for a block registered after its realloc when the table must grow. */
 PHN_IMPL void phnimpl_debug_register(void* head, size_t size);
 
+PHN_IMPL uint32_t phn_debug_ceil_reciprocals[NUM_SIZE_CLASSES];
+
 PHN_IMPL void phn_debug_configure(void) {
     for (uint32_t i = 0; i < NUM_SIZE_CLASSES; i++) {
         uint64_t size = (uint64_t)(i + 1) << ALIGNMENT_SHIFT;
-        ceil_reciprocals[i] = (uint32_t)(((1ull << 32) + size - 1) / size);
+        phn_debug_ceil_reciprocals[i] = (uint32_t)(((1ull << 32) + size - 1) / size);
     }
-}
-
-static inline void write_header(char* head, size_t nbytes, uint8_t api_id) {
-    uint64_t size_field = __builtin_bswap64((uint64_t)nbytes);
-    uint64_t lead = LEADING_PAD_WORD | api_id;
-    memcpy(head, &size_field, SST);
-    memcpy(head + SST, &lead, SST);
-}
-
-static inline void write_trailer(char* data, size_t nbytes) {
-    uint64_t trail = FORBIDDEN_WORD;
-    memcpy(data + nbytes, &trail, SST);
-}
-
-/* CPython's checks of a block whose extent is known, in its order: id and leading pad, the
- * size, the trailing pad. */
-static inline int sound_block(const char* head, uint8_t api_id, size_t max_nbytes, size_t* nbytes) {
-    uint64_t size_field, lead, trail;
-    memcpy(&size_field, head, SST);
-    memcpy(&lead, head + SST, SST);
-    if (lead != (LEADING_PAD_WORD | api_id))
-        return 0;
-    *nbytes = __builtin_bswap64(size_field);
-    if (*nbytes > max_nbytes)
-        return 0;
-    memcpy(&trail, head + 2 * SST + *nbytes, SST);
-    return trail == FORBIDDEN_WORD;
 }
 
 /* ---- the nested case: a RAW debug block around the MEM/OBJ one ------------------------ */
@@ -258,47 +213,14 @@ static int nested_realloc(const debug_api* api, const debug_api* raw_api, char* 
 
 /* ---- the entry points' calls ----------------------------------------------------------- */
 
-PHN_IMPL int phn_debug_malloc(const debug_api* api, size_t nbytes, int zero, void** out) {
-    if (nbytes > SMALL_REQUEST_THRESHOLD - DEBUG_OVERHEAD) {
-        const debug_api* raw_api = raw_debug_over_malloc();
-        return raw_api != NULL && nested_malloc(api, raw_api, nbytes, zero, out);
-    }
-    char* head = phn_pymalloc_alloc(phn_size_class(nbytes + DEBUG_OVERHEAD));
-    if (head == NULL)
-        return 0;
-    char* data = head + 2 * SST;
-    write_header(head, nbytes, api->api_id);
-    memset(data, zero ? 0 : CLEAN_BYTE, nbytes);
-    write_trailer(data, nbytes);
-    *out = data;
-    return 1;
+PHN_IMPL int phn_debug_nested_malloc(const debug_api* api, size_t nbytes, int zero, void** out) {
+    const debug_api* raw_api = raw_debug_over_malloc();
+    return raw_api != NULL && nested_malloc(api, raw_api, nbytes, zero, out);
 }
 
-PHN_IMPL int phn_debug_free(const debug_api* api, void* p) {
-    char* head = (char*)p - 2 * SST;
-    if (!phn_pymalloc_owns(head)) {
-        const debug_api* raw_api = raw_debug_over_malloc();
-        return raw_api != NULL && nested_free(api, raw_api, p);
-    }
-    /* A live block of a pool in use (the pool cannot change while the block is live). */
-    pool_header* pool = phn_pool_of(head);
-    uint32_t idx = pool->szidx;
-    if (pool->count == 0 || idx >= NUM_SIZE_CLASSES)
-        return 0;
-    char* first = (char*)pool + POOL_OVERHEAD;
-    if (head < first || head >= (char*)pool + pool->nextoffset)
-        return 0;
-    uint32_t block_size = (idx + 1) << ALIGNMENT_SHIFT;
-    uint32_t distance = (uint32_t)(head - first);
-    if (distance != (uint32_t)(((uint64_t)distance * ceil_reciprocals[idx]) >> 32) * block_size)
-        return 0;   /* an interior pointer */
-    size_t nbytes;
-    if (!sound_block(head, api->api_id, block_size - DEBUG_OVERHEAD, &nbytes))
-        return 0;
-    memset(head, DEAD_BYTE, nbytes + DEBUG_OVERHEAD);
-    if (!phn_pymalloc_free_owned(head))
-        phnimpl_pymalloc_free(head);
-    return 1;
+PHN_IMPL int phn_debug_nested_free(const debug_api* api, void* p) {
+    const debug_api* raw_api = raw_debug_over_malloc();
+    return raw_api != NULL && nested_free(api, raw_api, p);
 }
 
 /* A realloc of a nested block (the common case of a growing buffer); realloc(NULL, n) is a
@@ -306,7 +228,7 @@ PHN_IMPL int phn_debug_free(const debug_api* api, void* p) {
  * whether it stays). */
 PHN_IMPL int phn_debug_realloc(const debug_api* api, void* p, size_t nbytes, void** out) {
     if (p == NULL)
-        return phn_debug_malloc(api, nbytes, 0, out);
+        return phn_debug_malloc(api, nbytes, 0, out);   /* phn_fast_debug.h */
     if (phn_pymalloc_owns((char*)p - 2 * SST))
         return 0;
     const debug_api* raw_api = raw_debug_over_malloc();

@@ -1,139 +1,31 @@
-/* phn_fast_trace.c - tracemalloc's common case in C (Core/Tracing/Tracer.cs is the whole
- * implementation): a traced MEM or OBJ call over pymalloc itself, one frame, no frame
- * provider, no user code running inside a traced call.
- *
- *   malloc:  a block from pymalloc's fast path; then, under the tracer's lock, the trace
- *            (0, address) -> (size, traceback) goes into the traces table, current += size,
- *            peak = max(peak, current). The traceback is the interned one-frame traceback of
- *            the caller's address, found in the tracer's single-frame cache; a miss, or a
- *            table that must grow first, hands the trace to the managed tracer.
- *   free:    under the lock the trace goes (current -= its size), then the block goes back.
- *   realloc: the old trace goes, the managed pymalloc reallocates, the new trace comes (the
- *            old one back if the realloc failed).
- * The order is the managed tracer's: a trace exists only while its block does, so no other
- * thread can be handed an address whose old trace is still there. The table is an
- * AddressTable (phn_fast.h). */
-#include "phn_fast.h"
+/* phn_fast_trace.c - the tracer's state handed over by the managed side, and tracemalloc's
+ * realloc in C (malloc and free are inlined into the entry points: phn_fast_trace.h). */
+#include "phn_fast_trace.h"
 
-enum { SINGLE_FRAME_SLOTS = 256 };   /* SingleFrameCache */
-
-/* The tracer's statics, handed over by phnimpl_trace_configure (Core/Tracing/TracerNative.cs). */
-typedef struct trace_state {
-    int32_t* lock;                 /* Tracer.s_lock */
-    const volatile uint8_t* tracing;
-    const volatile int32_t* limit;
-    const volatile int32_t* guarded;
-    void* const volatile* provider;
-    address_table* traces;
-    size_t* traced;
-    size_t* peak;
-    const uint64_t* single_pcs;    /* SingleFrameCache: return addresses, then their tracebacks */
-    const uint64_t* single_tracebacks;
-} trace_state;
-
-static trace_state state;
-static volatile int configured;
+PHN_IMPL trace_state phn_trace_state;
+PHN_IMPL volatile int phn_trace_configured;
 
 PHN_IMPL void phnimpl_trace_configure(const trace_state* s) {
-    state = *s;
-    __atomic_store_n(&configured, 1, __ATOMIC_RELEASE);
+    phn_trace_state = *s;
+    __atomic_store_n(&phn_trace_configured, 1, __ATOMIC_RELEASE);
 }
 
-PHN_IMPL int32_t* phn_trace_lock_word(void) {
-    return __atomic_load_n(&configured, __ATOMIC_ACQUIRE) ? state.lock : NULL;
-}
-
-/* The managed tracer's slow paths (Exports/MemExports.cs): add a trace (the block freed and
- * NULL returned when it cannot be stored; for a realloc, a fatal error), put back the trace
- * of a block whose realloc failed. */
-PHN_IMPL void* phnimpl_trace_add(void* p, size_t size, void* caller, int32_t realloc);
-PHN_IMPL void phnimpl_trace_restore(void* p, size_t size, size_t traceback);
-
-/* Tracer.Untraced and the single-frame condition of Tracer.AddTrace, read before the lock
- * as the managed tracer does; the lock re-checks that tracing is on. */
-static inline int fast_tracing(const tracing_api* api) {
-    return __atomic_load_n(&configured, __ATOMIC_ACQUIRE) && api->underlying.kind == BACKEND_PYMALLOC
-        && *state.tracing && *state.limit <= 1 && *state.provider == NULL && *state.guarded == 0;
-}
-
-/* Adds the trace of p under the held lock; 0 when the managed tracer must (no cached
- * traceback for the caller, or the table must grow). */
-static inline __attribute__((always_inline)) int add_locked(void* p, size_t size, void* caller) {
-    uint64_t pc = (uint64_t)(uintptr_t)caller;
-    size_t slot = (size_t)((pc * 0x9E3779B97F4A7C15ull) >> 56);
-    if (state.single_pcs[slot] != pc || pc == 0)
-        return 0;
-    address_table* t = state.traces;
-    if (!phn_table_has_room(t, 1))
-        return 0;
-    address_entry* e = phn_table_slot(t, (uintptr_t)p);
-    if (e->address != 0)
-        *state.traced -= e->value;   /* replaced */
-    phn_table_store(t, e, (uintptr_t)p, size, (size_t)state.single_tracebacks[slot]);
-    *state.traced += size;
-    if (*state.traced > *state.peak)
-        *state.peak = *state.traced;
-    return 1;
-}
-
-/* Removes the trace of p under the held lock; a copy of it in *removed (address 0 if p
- * had none). */
-static inline __attribute__((always_inline)) void remove_locked(void* p, address_entry* removed) {
-    address_table* t = state.traces;
-    address_entry* e = phn_table_find(t, (uintptr_t)p);
-    removed->address = 0;
-    if (e == NULL)
-        return;
-    *removed = *e;
-    *state.traced -= removed->value;
-    phn_table_remove(t, e);
-}
-
-/* Records the trace of a block just allocated: here, or by the managed tracer (which frees
- * the block and returns NULL when the trace cannot be stored, as Tracer.Malloc). */
-static inline __attribute__((always_inline)) void* add_trace(void* p, size_t size, void* caller, int32_t realloc) {
-    if (phn_try_lock(state.lock)) {
-        int done = !*state.tracing || add_locked(p, size, caller);   /* stopped: nothing to record */
-        phn_unlock(state.lock);
-        if (done)
-            return p;
-    }
+PHN_IMPL void* phn_trace_add_slow(void* p, size_t size, void* caller, int32_t realloc) {
     return phnimpl_trace_add(p, size, caller, realloc);
 }
 
-PHN_IMPL int phn_trace_malloc(const tracing_api* api, size_t size, int zero, void* caller, void** out) {
-    if (size - 1 >= SMALL_REQUEST_THRESHOLD || !fast_tracing(api))
-        return 0;
-    void* p = phn_pymalloc_alloc(phn_size_class(size));
-    if (p == NULL)
-        return 0;
-    if (zero)
-        memset(p, 0, size);
-    *out = add_trace(p, size, caller, 0);
-    return 1;
-}
-
-PHN_IMPL int phn_trace_free(const tracing_api* api, void* p) {
-    if (!fast_tracing(api) || !phn_try_lock(state.lock))
-        return 0;
-    address_entry removed;
-    if (*state.tracing)
-        remove_locked(p, &removed);
-    phn_unlock(state.lock);
-    /* The block is still the caller's: nobody can be handed its address until now. */
-    if (!phn_pymalloc_free(p))
-        phnimpl_pymalloc_free(p);
-    return 1;
+PHN_IMPL int32_t* phn_trace_lock_word(void) {
+    return __atomic_load_n(&phn_trace_configured, __ATOMIC_ACQUIRE) ? phn_trace_state.lock : NULL;
 }
 
 PHN_IMPL int phn_trace_realloc(const tracing_api* api, void* ptr, size_t size, void* caller, void** out) {
-    if (ptr == NULL || size > (size_t)PTRDIFF_MAX || !fast_tracing(api) || !phn_try_lock(state.lock))
+    if (ptr == NULL || size > (size_t)PTRDIFF_MAX || !fast_tracing(api) || !phn_try_lock(phn_trace_state.lock))
         return 0;
     address_entry old;
     old.address = 0;
-    if (*state.tracing)
+    if (*phn_trace_state.tracing)
         remove_locked(ptr, &old);
-    phn_unlock(state.lock);
+    phn_unlock(phn_trace_state.lock);
     void* p2 = phnimpl_pymalloc_realloc(ptr, size);
     if (p2 == NULL) {
         /* ptr is untouched: its trace comes back (rare, so the managed tracer does it). */
@@ -142,6 +34,6 @@ PHN_IMPL int phn_trace_realloc(const tracing_api* api, void* ptr, size_t size, v
         *out = NULL;
         return 1;
     }
-    *out = add_trace(p2, size, caller, 1);
+    *out = phn_trace_record(p2, size, caller, 1);
     return 1;
 }

@@ -90,6 +90,11 @@ PHN_IMPL int phn_pymalloc_free_shared(pool_header* pool, void* p) {
     return done;
 }
 
+PHN_IMPL void phn_pymalloc_free_slow(void* p) {
+    if (!(phn_pymalloc_owns(p) && phn_pymalloc_free_shared(phn_pool_of(p), p)))
+        phnimpl_pymalloc_free(p);
+}
+
 static int membarrier(int cmd) { return (int)syscall(__NR_membarrier, cmd, 0, 0); }
 
 /* Heaps are biased only when the expedited private membarrier works (Linux 4.14+). */
