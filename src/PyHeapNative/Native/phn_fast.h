@@ -1,4 +1,4 @@
-/* phn_fast.h - what the C fast paths (phn_entry.c, phn_fast_debug.c, phn_fast_trace.c,
+/* phn_fast.h - what the C fast paths (phn_entry.c, phn_fast_debug.[ch], phn_fast_trace.[ch],
  * phn_heap_bias.c, phn_fork.c) share: the layouts of the managed structures they read and write,
  * pymalloc's common malloc and free, and the biased heaps.
  *
@@ -339,7 +339,7 @@ static inline __attribute__((always_inline)) int phn_return_block(pool_header* p
 
 /* 1 if p, a block of pymalloc, went back to its pool here; 0 if it did not (its pool would
  * become empty, its heap is not biased to the calling thread, or that bias was revoked):
- * try phn_pymalloc_free_shared, then the managed path. No call. */
+ * try phn_pymalloc_free_slow (the class lock, then the managed path). No call. */
 static inline __attribute__((always_inline)) int phn_pymalloc_free_biased(pool_header* pool, void* p) {
     thread_heap* th = &phn_thread_heap;
     char* lines = th->biased_lines;
@@ -352,18 +352,6 @@ static inline __attribute__((always_inline)) int phn_pymalloc_free_biased(pool_h
         }
     }
     return 0;
-}
-
-/* 1 if p, a block of pymalloc, went back to its pool here, 0 if the managed path must free
- * it: its pool would become empty, or the line could not be entered. */
-static inline __attribute__((always_inline)) int phn_pymalloc_free_owned(void* p) {
-    pool_header* pool = phn_pool_of(p);
-    return phn_pymalloc_free_biased(pool, p) || phn_pymalloc_free_shared(pool, p);
-}
-
-/* The same for any address: 0 as well when p is not pymalloc's. */
-static inline __attribute__((always_inline)) int phn_pymalloc_free(void* p) {
-    return phn_pymalloc_owns(p) && phn_pymalloc_free_owned(p);
 }
 
 /* The size class of a small request (1..512 bytes). */
