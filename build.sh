@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # PyHeapNative build script. Verbs:
 #   build          (default) libpyheapnative.so + .a, header and pkg-config file into artifacts/
-#   test           everything CI runs: C tests, NUnit tests, Python unittest
+#   test           everything CI runs: C tests, NUnit tests, Python unittest, and
+#                  BenchmarkDotNet's dry job (each managed benchmark once, no timing)
 #   demo           build and run the C example (the main job)
 #   bench          comparative benchmarks (installs mimalloc, jemalloc, libpython when missing),
 #                  then bench-net --job short
@@ -146,8 +147,14 @@ test_all() {
     native_test 2>&1 | tee "$ART/native.log" || rc=1
     net_test >/dev/null || rc=1
     py_test >/dev/null || rc=1
-    log "building tests/PyHeapNative.Benchmarks (not run)"
-    dotnet build "$ROOT/tests/PyHeapNative.Benchmarks/PyHeapNative.Benchmarks.csproj" -c Release -nologo -v quiet || rc=1
+    # BenchmarkDotNet's dry job runs each managed benchmark once (about 30 s): the P/Invoke
+    # side and the Core compiled into a JIT-hosted assembly must load and run (no timing).
+    log "BenchmarkDotNet dry job: every managed benchmark once"
+    if ! BENCH_NET_OUT="$ART/bench-net-dry" bench_net --job dry >"$ART/bench-net-dry.log" 2>&1; then
+        grep -m 5 -E "Exception|error" "$ART/bench-net-dry.log" || true
+        echo "BenchmarkDotNet dry job failed: $ART/bench-net-dry.log"
+        rc=1
+    fi
     c_ok=$(awk '/^[0-9]+ passed, [0-9]+ failed$/ {s+=$1} END {print s+0}' "$ART/native.log")
     c_bad=$(awk '/^[0-9]+ passed, [0-9]+ failed$/ {s+=$3} END {print s+0}' "$ART/native.log")
     n_ok=$(grep -oE 'Passed: *[0-9]+' "$ART/nunit.log" | tail -n1 | grep -oE '[0-9]+' || echo 0)
@@ -209,7 +216,7 @@ bench() {
 # rebuild during the run changes nothing; ARGS go to BenchmarkDotNet (default: all, full job).
 bench_net() {
     ensure_built
-    local out="$ART/bench-net"; mkdir -p "$out/lib"
+    local out="${BENCH_NET_OUT:-$ART/bench-net}"; mkdir -p "$out/lib"
     install -m 0755 "$LIB/libpyheapnative.so.0" "$out/lib/libpyheapnative.so.0"
     log "BenchmarkDotNet: reports in $out/results"
     PYHEAPNATIVE_LIBRARY="$out/lib/libpyheapnative.so.0" PHN_REPO_ROOT="$ROOT" dotnet run -c Release \

@@ -273,9 +273,12 @@ static void suite_layout(void) {
             result = true;
             for (size_t i = 0; i < sizeof sizes / sizeof sizes[0] && sizes[i] <= 488; i++) {
                 size_t n = sizes[i];
+                /* a block of the same class stays live: the pool does not empty, its arena
+                 * cannot go back to the system while the freed block is read */
+                void* keeper = DOM[d].malloc(n);
                 unsigned char* p = B(DOM[d].malloc(n));
                 size_t room = ((n + DBG_OVERHEAD + 15) & ~(size_t)15) - (n + DBG_OVERHEAD);   /* the class's spare bytes */
-                if (!p) { result = false; continue; }
+                if (!p || !keeper) { result = false; DOM[d].free(keeper); continue; }
                 fill_pattern(p, n, 3);
                 memset(p + n + DBG_S, 0x5A, room);
                 DOM[d].free(p);
@@ -284,6 +287,7 @@ static void suite_layout(void) {
                     print_bytes(" after free", p - 16, n + DBG_OVERHEAD + room);
                     result = false;
                 }
+                DOM[d].free(keeper);
             }
         }
     }

@@ -5,8 +5,8 @@
  *      pymalloc            pymalloc's fast path (phn_fast.h): malloc from the class's first
  *                          used pool of the thread's heap, free into a pool that does not
  *                          become empty;
- *      debug hooks over pymalloc      phn_fast_debug.c;
- *      tracing over pymalloc          phn_fast_trace.c;
+ *      debug hooks over pymalloc      phn_fast_debug.h (blocks over 488 bytes: phn_fast_debug.c);
+ *      tracing over pymalloc          phn_fast_trace.h (realloc: phn_fast_trace.c);
  *    and everything else — a new pool, an empty pool going back to its arena, the RAW
  *    fallback, a contended lock, pymalloc's realloc, a failed check, any other
  *    configuration — goes to the managed implementation. Installing hooks, tracing or a
@@ -109,9 +109,10 @@ void* phn_raw_realloc(void* ptr, size_t new_size) { return phnimpl_raw_realloc(p
 void phn_raw_free(void* ptr) { phnimpl_raw_free(ptr, PHN_CALLER); }
 
 /* Each entry point is its fast path, then a tail call to its slow path (a separate function,
- * so that the fast path needs no stack frame): the wrappers' common cases, else managed —
- * after claiming the thread's heap if nobody owns it yet (the fast paths refuse to work on
- * an unowned own heap for that reason: the first call of a thread comes here). */
+ * so that the fast path needs no stack frame): the class-lock path, the wrappers' common
+ * cases, else managed — after claiming the thread's heap if nobody owns it yet (the fast path
+ * only works in a heap biased to the thread, and phn_class_lock refuses an unowned own heap:
+ * the first call of a thread comes here). */
 #define PHN_PYMALLOC_SHIMS(d)                                                                  \
     __attribute__((noinline)) static void* d##_malloc_slow(size_t size, void* caller) {        \
         const domain_entry* e;                                                                 \

@@ -117,7 +117,7 @@ static inline __attribute__((always_inline)) int phn_pymalloc_owns(const void* p
         return 0;
     arena_leaf* leaf = bot + ((a >> ARENA_BITS) & ((1u << BOT_BITS) - 1));
     int32_t tail = (int32_t)(a & ((1u << ARENA_BITS) - 1));
-    /* Aligned arenas (all of them on Linux: ArenaAllocator maps them so) have tail_hi -1. */
+    /* Aligned arenas (the built-in arena allocator's on Linux) have tail_hi -1. */
     return (leaf->tail_hi != 0 && tail >= leaf->tail_hi) || tail < leaf->tail_lo;
 }
 
@@ -159,8 +159,8 @@ static inline void phn_lock_yielding(int32_t* lock) {
  * owner to leave), or the owner's read of the state comes after the barrier and sees it.
  * Only REVOKED lets another thread in: a thread that finds a revocation under way waits for
  * it to finish (the revocations are serialised by one lock).
- * A heap is claimed by the first thread whose fast path finds it unowned (in the entry
- * point's slow path), holding all 32 of its class locks (so nobody is inside one under its
+ * A heap is claimed by the thread it was given to, in the entry point's slow path of its first
+ * call (phn_claim_own_heap), holding all 32 of its class locks (so nobody is inside one under its
  * lock). Every thread that takes a class lock of a heap biased to another thread revokes the
  * bias first (C: by going to the managed path, which does it: Core/Pymalloc/HeapBias.cs).
  * A revoked heap stays shared; with membarrier unavailable no heap is ever biased. A thread
@@ -181,6 +181,7 @@ PHN_IMPL void phn_heap_try_claim(uint32_t heap, uint64_t self);
 PHN_IMPL void phn_heap_bias_configure(void);
 PHN_IMPL void phnimpl_heap_revoke(uint32_t heap);
 PHN_IMPL void phn_fork_configure(int32_t* pymalloc_arena_lock);   /* phn_fork.c */
+PHN_IMPL int32_t* phn_revoke_lock_word(void);   /* what serialises the revocations */
 /* The tracer's and the live blocks' locks (NULL until configured), for the fork handlers. */
 PHN_IMPL int32_t* phn_trace_lock_word(void);
 PHN_IMPL int32_t* phn_live_blocks_lock_word(void);
@@ -225,8 +226,9 @@ PHN_IMPL int phn_pymalloc_free_shared(pool_header* pool, void* p);
  * (phnimpl_pymalloc_free; the entry points call it through here: one managed callee each). */
 PHN_IMPL void phn_pymalloc_free_slow(void* p);
 
-/* Enters a class line of heap that the calling thread does not own, or whose bias was
- * revoked: 1 with its lock taken, 0 when the call must go to the managed path: contended;
+/* Enters a class line of a heap not biased to the calling thread (or whose bias is being or
+ * was revoked, or the owner's own while its thread-local view is not set yet; the owner may
+ * take its own lock): 1 with its lock taken, 0 when the call must go to the managed path: contended;
  * biased to another thread, or being revoked (the managed path revokes it, or waits for
  * the revocation under way to finish); or the thread's own
  * heap is unowned (the entry point's slow path claims it: phn_claim_own_heap). */
@@ -376,15 +378,18 @@ typedef struct address_table {   /* AddressTable */
     size_t count;
 } address_table;
 
-static inline size_t phn_table_home(uintptr_t address, uint32_t domain, size_t mask) {
+static inline __attribute__((always_inline)) size_t phn_table_home(uintptr_t address, uint32_t domain,
+                                                                   size_t mask) {
     return (size_t)(((uint64_t)address ^ ((uint64_t)domain << 47)) * 0x9E3779B97F4A7C15ull >> 17) & mask;
 }
 
 /* n more entries fit without growing (AddressTable.Reserve). */
-static inline int phn_table_has_room(const address_table* t, size_t n) { return (t->count + n) * 2 <= t->capacity; }
+static inline __attribute__((always_inline)) int phn_table_has_room(const address_table* t, size_t n) {
+    return (t->count + n) * 2 <= t->capacity;
+}
 
 /* The entry of address, or NULL. */
-static inline address_entry* phn_table_find(address_table* t, uintptr_t address) {
+static inline __attribute__((always_inline)) address_entry* phn_table_find(address_table* t, uintptr_t address) {
     if (t->capacity == 0 || address == 0)
         return NULL;
     size_t mask = t->capacity - 1;
@@ -395,7 +400,7 @@ static inline address_entry* phn_table_find(address_table* t, uintptr_t address)
 }
 
 /* The slot of address: its entry, or the empty slot where it goes (the table has room). */
-static inline address_entry* phn_table_slot(address_table* t, uintptr_t address) {
+static inline __attribute__((always_inline)) address_entry* phn_table_slot(address_table* t, uintptr_t address) {
     size_t mask = t->capacity - 1;
     size_t i = phn_table_home(address, 0, mask);
     while (t->slots[i].address != 0 && !(t->slots[i].address == address && t->slots[i].domain == 0))
@@ -404,7 +409,8 @@ static inline address_entry* phn_table_slot(address_table* t, uintptr_t address)
 }
 
 /* Fills a slot of phn_table_slot (AddressTable.Set). */
-static inline void phn_table_store(address_table* t, address_entry* e, uintptr_t address, size_t value, size_t extra) {
+static inline __attribute__((always_inline)) void phn_table_store(address_table* t, address_entry* e, uintptr_t address,
+                                                                 size_t value, size_t extra) {
     if (e->address == 0)
         t->count++;
     e->address = address;
@@ -414,7 +420,7 @@ static inline void phn_table_store(address_table* t, address_entry* e, uintptr_t
 }
 
 /* Removes an entry, shifting back the ones that probed past it (AddressTable.Remove). */
-static inline void phn_table_remove(address_table* t, address_entry* e) {
+static inline __attribute__((always_inline)) void phn_table_remove(address_table* t, address_entry* e) {
     size_t mask = t->capacity - 1;
     size_t hole = (size_t)(e - t->slots);
     for (size_t i = (hole + 1) & mask; t->slots[i].address != 0; i = (i + 1) & mask) {
@@ -428,9 +434,11 @@ static inline void phn_table_remove(address_table* t, address_entry* e) {
     t->count--;
 }
 
-/* ---- the wrappers' common cases (phn_fast_debug.c, phn_fast_trace.c) -------------------
- * Each returns 1 when it served the call (the result in *out), 0 when the managed wrapper
- * must take it; a 0 comes before anything was changed. */
+/* ---- the wrappers' common cases (phn_fast_debug.[ch], phn_fast_trace.[ch]) -------------
+ * phn_debug_malloc/free/realloc and phn_trace_malloc/free/realloc return 1 when they served
+ * the call (the result in *out), 0 when the managed wrapper must take it; a 0 comes before
+ * anything was changed. The frameless pieces the entry points use first (phn_debug_malloc_biased,
+ * phn_debug_kill_block, phn_trace_forget) say what they return. */
 
 /* phn_debug_malloc and phn_debug_free: phn_fast_debug.h */
 PHN_IMPL int phn_debug_realloc(const debug_api* api, void* p, size_t nbytes, void** out);

@@ -111,8 +111,8 @@ static inline __attribute__((always_inline)) int phn_trace_malloc(const tracing_
     return 1;
 }
 
-/* Tracer.Free's first step: 1 when the trace of p is gone (p must now go back to pymalloc:
- * phn_pymalloc_free, else phn_pymalloc_free_slow), 0 when nothing changed. */
+/* Tracer.Free's first step: 1 when the trace of p is gone (p must now go back: the biased
+ * heap's free, else phn_pymalloc_free_slow), 0 when nothing changed. */
 static inline __attribute__((always_inline)) int phn_trace_forget(const tracing_api* api, void* p) {
     if (!fast_tracing(api) || !phn_try_lock(phn_trace_state.lock))
         return 0;

@@ -7,6 +7,9 @@
  *   every class lock, class lines by index (a heap biased to another thread is revoked first:
  *     that thread will not exist in the child; the forking thread's own heap keeps its bias,
  *     the child's only thread has the same identity);
+ *   the revocations' lock, so that no revocation is half done in the child (a heap left
+ *     REVOKING, and the lock held, for good); a revoker holds it only while it waits for an
+ *     owner to leave its line, never together with a class lock or the arena lock;
  *   the arena lock (taken after a class lock, never before one).
  * Not covered: the GIL, and the .NET runtime's own state. */
 #include "phn_fast.h"
@@ -43,6 +46,7 @@ static void before_fork(void) {
                 phn_unlock((int32_t*)(lines + (size_t)c * CLASS_LINE));
         }
     }
+    phn_lock_yielding(phn_revoke_lock_word());
     phn_lock_yielding(arena_lock);
 }
 
@@ -50,6 +54,7 @@ static void after_fork(void) {
     if (phn_fast_class_lines == NULL)
         return;
     phn_unlock(arena_lock);
+    phn_unlock(phn_revoke_lock_word());
     for (uint32_t list = HEAP_COUNT * NUM_SIZE_CLASSES; list-- > 0;)
         phn_unlock((int32_t*)(phn_fast_class_lines + (size_t)list * CLASS_LINE));
     if (held_live_lock != NULL)

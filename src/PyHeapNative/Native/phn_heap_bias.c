@@ -145,5 +145,7 @@ PHN_IMPL void phnimpl_heap_revoke(uint32_t heap) {
     phn_unlock(&revoke_lock);
 }
 
+PHN_IMPL int32_t* phn_revoke_lock_word(void) { return &revoke_lock; }
+
 /* For the managed side (HeapBias.cs): where the states are. */
 PHN_IMPL heap_bias* phnimpl_heap_bias_states(void) { return phn_heap_bias; }

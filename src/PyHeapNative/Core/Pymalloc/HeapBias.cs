@@ -37,16 +37,33 @@ internal static unsafe class HeapBias
     [DllImport("phn_native", EntryPoint = "phnimpl_heap_revoke")]
     internal static extern void Revoke(uint heap);
 
-    /// <summary>The calling thread's heap (Native/phn_heap_bias.c picks it on the thread's
-    /// first call and keeps it in a thread-local variable, which the C fast paths read).</summary>
+    /// <summary>The calling thread's heap as the C fast paths see it (Native/phn_heap_bias.c
+    /// picks it on the thread's first call and keeps it in a thread-local variable).</summary>
     [DllImport("phn_native", EntryPoint = "phnimpl_own_heap")]
     [SuppressGCTransition]
-    internal static extern uint OwnHeap();
+    private static extern uint NativeOwnHeap();
 #else
     private static HeapBiasState* NativeStates() => null;
     internal static void Revoke(uint heap) { }
-    internal static uint OwnHeap() => (uint)(((ulong)Libc.CurrentThread() * 0x9E3779B97F4A7C15ul) >> 62);
 #endif
+
+    /// <summary>The calling thread's heap: the C side's choice once the C fast path is
+    /// configured; before that (start-up), and where there is no C side (Windows, the Core
+    /// compiled into a JIT-hosted assembly such as the benchmarks' in-process heap, which
+    /// has no phn_native to call), a hash of the thread's identity.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+#if !PHN_WINDOWS
+    internal static uint OwnHeap() => s_states != null ? ConfiguredOwnHeap() : HashedHeap();
+
+    // Not inlined: the JIT resolves an inlined P/Invoke's library when it compiles the caller,
+    // and a JIT-hosted Core has no phn_native.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static uint ConfiguredOwnHeap() => NativeOwnHeap();
+#else
+    internal static uint OwnHeap() => HashedHeap();
+#endif
+
+    private static uint HashedHeap() => (uint)(((ulong)Libc.CurrentThread() * 0x9E3779B97F4A7C15ul) >> 62);
 
     /// <summary>Before the C fast path is configured (Domains/NativeFastPath.cs).</summary>
     internal static void Configure() => s_states = NativeStates();

@@ -386,7 +386,7 @@ internal static unsafe partial class Tracer
         }
     }
 
-    /// <summary>The C fast path's fallback (Native/phn_fast_trace.c) for a block pymalloc just
+    /// <summary>The C fast path's fallback (Native/phn_fast_trace.h) for a block pymalloc just
     /// handed out: records its trace; when that fails, frees the block and returns NULL
     /// (malloc, as Malloc) or raises the fatal error (realloc, as Realloc).</summary>
     internal static void* AddTraceOfPymallocBlock(void* p, nuint size, void* caller, bool realloc)
@@ -673,7 +673,7 @@ internal struct WrapperPerDomain
 internal unsafe struct SingleFrameCache
 {
     private const int Size = 256;
-    internal fixed ulong Pcs[Size];      // read by Native/phn_fast_trace.c: 256 addresses,
+    internal fixed ulong Pcs[Size];      // read by Native/phn_fast_trace.h: 256 addresses,
     internal fixed ulong Blocks[Size];   // then their tracebacks
 
     private static int Slot(nuint pc) => (int)(((ulong)pc * 0x9E3779B97F4A7C15ul) >> 56);

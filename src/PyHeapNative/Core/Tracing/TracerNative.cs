@@ -1,4 +1,4 @@
-// The tracer's common case in C (Native/phn_fast_trace.c): at start-up the C side gets the
+// The tracer's common case in C (Native/phn_fast_trace.h): at start-up the C side gets the
 // addresses of the statics it reads and writes under the tracer's lock. Statics of
 // unmanaged types never move.
 using System.Runtime.InteropServices;
@@ -8,7 +8,7 @@ namespace PyHeapNative.Core.Tracing;
 
 internal static unsafe partial class Tracer
 {
-    /// <summary>trace_state of Native/phn_fast_trace.c.</summary>
+    /// <summary>trace_state of Native/phn_fast_trace.h.</summary>
     [StructLayout(LayoutKind.Sequential)]
     private struct NativeState
     {
