@@ -173,14 +173,12 @@ void phn_raw_free(void* ptr) { phnimpl_raw_free(ptr, PHN_CALLER); }
         char* head;                                                                            \
         if (ptr != NULL && api != NULL) {                                                      \
             if ((head = phn_debug_kill_block(api, ptr)) != NULL) {                             \
-                if (!phn_pymalloc_free_biased(phn_pool_of(head), head))                        \
-                    phn_pymalloc_free_slow(head);                                              \
+                phn_pymalloc_free_in_pool(phn_pool_of(head), head);                            \
                 return;                                                                        \
             }                                                                                  \
         } else if (ptr != NULL && t->kind == WRAPPER_TRACING                                   \
                    && phn_trace_forget((const tracing_api*)t->context, ptr)) {                 \
-            if (!(phn_pymalloc_owns(ptr) && phn_pymalloc_free_biased(phn_pool_of(ptr), ptr)))   \
-                phn_pymalloc_free_slow(ptr);                                                   \
+            phn_pymalloc_free_any(ptr);                                                        \
             return;                                                                            \
         }                                                                                      \
         d##_free_slow(ptr, caller);                                                            \

@@ -356,6 +356,18 @@ static inline __attribute__((always_inline)) int phn_pymalloc_free_biased(pool_h
     return 0;
 }
 
+/* Gives back p, a block of pool: the biased heap's free, else phn_pymalloc_free_slow. */
+static inline __attribute__((always_inline)) void phn_pymalloc_free_in_pool(pool_header* pool, void* p) {
+    if (!phn_pymalloc_free_biased(pool, p))
+        phn_pymalloc_free_slow(p);
+}
+
+/* Gives back p, pymalloc's or not (a RAW-served block goes to RAW). */
+static inline __attribute__((always_inline)) void phn_pymalloc_free_any(void* p) {
+    if (!(phn_pymalloc_owns(p) && phn_pymalloc_free_biased(phn_pool_of(p), p)))
+        phn_pymalloc_free_slow(p);
+}
+
 /* The size class of a small request (1..512 bytes). */
 static inline uint32_t phn_size_class(size_t size) { return (uint32_t)((size - 1) >> ALIGNMENT_SHIFT); }
 

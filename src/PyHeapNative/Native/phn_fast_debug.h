@@ -160,8 +160,7 @@ static inline __attribute__((always_inline)) int phn_debug_free(const debug_api*
     char* head = phn_debug_kill_block(api, p);
     if (head == NULL)
         return 0;
-    if (!phn_pymalloc_free_biased(phn_pool_of(head), head))
-        phn_pymalloc_free_slow(head);
+    phn_pymalloc_free_in_pool(phn_pool_of(head), head);
     return 1;
 }
 

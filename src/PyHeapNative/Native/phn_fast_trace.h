@@ -127,8 +127,7 @@ static inline __attribute__((always_inline)) int phn_trace_free(const tracing_ap
     if (!phn_trace_forget(api, p))
         return 0;
     /* The block is still the caller's: nobody can be handed its address until now. */
-    if (!(phn_pymalloc_owns(p) && phn_pymalloc_free_biased(phn_pool_of(p), p)))
-        phn_pymalloc_free_slow(p);
+    phn_pymalloc_free_any(p);
     return 1;
 }
 

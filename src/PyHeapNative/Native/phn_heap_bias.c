@@ -51,7 +51,8 @@ PHN_IMPL void phn_claim_own_heap(void) {
     heap_bias* b = &phn_heap_bias[heap];
     if (__atomic_load_n(&b->owner, __ATOMIC_RELAXED) == 0 && phn_bias_enabled)
         phn_heap_try_claim(heap, self);
-    if (__atomic_load_n(&b->owner, __ATOMIC_RELAXED) == self && __atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == BIAS_BIASED) {
+    if (__atomic_load_n(&b->owner, __ATOMIC_RELAXED) == self
+        && __atomic_load_n(&b->state, __ATOMIC_ACQUIRE) == BIAS_BIASED) {
         phn_thread_heap.bias = b;
         phn_thread_heap.biased_lines = class_lines_of(heap);
     }
