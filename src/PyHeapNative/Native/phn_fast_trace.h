@@ -46,12 +46,14 @@ PHN_IMPL void* phnimpl_trace_add(void* p, size_t size, void* caller, int32_t rea
 PHN_IMPL void phnimpl_trace_restore(void* p, size_t size, size_t traceback);
 PHN_IMPL void* phn_trace_add_slow(void* p, size_t size, void* caller, int32_t realloc);
 
-/* Tracer.Untraced and the single-frame condition of Tracer.AddTrace, read before the lock
- * as the managed tracer does; the lock re-checks that tracing is on. */
+/* Tracer.Untraced's re-entrancy test and the single-frame condition of Tracer.AddTrace, read
+ * before the lock as the managed tracer does. Whether tracing is on is read under the lock
+ * only: the tracing wrapper is installed while it is, and in the moment stop takes to remove
+ * it a call here records nothing, as Tracer.Untraced would have it. */
 static inline int fast_tracing(const tracing_api* api) {
     const trace_state* s = &phn_trace_state;
     return __atomic_load_n(&phn_trace_configured, __ATOMIC_ACQUIRE) && api->underlying.kind == BACKEND_PYMALLOC
-        && *s->tracing && *s->limit <= 1 && *s->provider == NULL && *s->guarded == 0;
+        && *s->limit <= 1 && *s->provider == NULL && *s->guarded == 0;
 }
 
 /* Adds the trace of p under the held lock; 0 when the managed tracer must (no cached
