@@ -80,7 +80,7 @@ build() {
     cp "$ART/publish/static/libpyheapnative.a" "$LIB/libpyheapnative.a"
     # The C objects (Native/*.c: the entry shims, the collector's visitors, phn_gc_untrack)
     # are linked into the .so by the project; the static archive needs them added.
-    ar rcs "$LIB/libpyheapnative.a" "$ART/obj/static/phn_entry.o" "$ART/obj/static/phn_fast_debug.o" "$ART/obj/static/phn_fast_trace.o" "$ART/obj/static/phn_heap_bias.o" "$ART/obj/static/phn_fork.o" "$ART/obj/static/phn_gc_visit.o" "$ART/obj/static/phn_gc_track.o"
+    ar rcs "$LIB/libpyheapnative.a" "$ART/obj/static/phn_entry.o" "$ART/obj/static/phn_fast_debug.o" "$ART/obj/static/phn_fast_trace.o" "$ART/obj/static/phn_heap_bias.o" "$ART/obj/static/phn_fork.o" "$ART/obj/static/phn_gc_visit.o" "$ART/obj/static/phn_dealloc.o"
     local rt; rt="$(nativeaot_runtime_dir)"
     [ -n "$rt" ] || { echo "Native AOT runtime package not found" >&2; exit 1; }
     for f in libbootstrapperdll.o libRuntime.WorkstationGC.a libeventpipe-disabled.a \

@@ -41,6 +41,7 @@
 
 static phn_type* NT;     /* Node: GC, callbacks */
 static phn_type* FT;     /* FNode: Node with a finalizer */
+static phn_type* WNT;    /* WNode: Node with PHN_TPFLAGS_WEAKREFABLE */
 static phn_type* NGT;    /* non-GC Node with callbacks (dealloc logged) */
 static phn_type* LT;     /* LNode: GC, layout only */
 static phn_type* LNT;    /* LNode without GC: layout only */
@@ -96,6 +97,7 @@ static const uint32_t node_offsets[NODE_SLOTS] = {
 static void setup_types(void) {
     static const uint32_t vt2_off[1] = {24};
     NT = node_type("Node", 0);
+    WNT = node_type("WNode", NV_WEAK);
     FT = node_type("FNode", NV_FIN);
     NGT = node_type("NGNode", NV_NOGC);
     LT = layout_node_type("LNode", PHN_TPFLAGS_HAVE_GC);
@@ -760,39 +762,72 @@ static void scenario10(void) {
     }
 }
 
-/* 11. free while tracked */
+/* 11. free while tracked; with the GIL held by the caller (as in a dealloc run by a
+ * collection) phn_object_free is done in C (Native/phn_dealloc.c), without it by the managed
+ * export: both must do the same. */
 static void scenario11(void) {
     phn_type* ts[2] = {NT, LT};
-    const char* names[2] = {
-        "11 [callback]: phn_object_free on a tracked object unlinks it: absent from get_objects, count0 - 1, later "
-        "collections work (a dropped 2-cycle made afterwards: collect() 2)",
-        "11 [layout]: the same"};
-    for (int k = 0; k < 2; k++) {
+    const char* names[4] = {
+        "11 [callback]: phn_object_free on a tracked object unlinks it: absent from get_objects, count0 - 1, "
+        "the block freed, later collections work (a dropped 2-cycle made afterwards: collect() 2)",
+        "11 [layout]: the same",
+        "11 [callback, GIL held by the caller]: the same",
+        "11 [layout, GIL held by the caller]: the same"};
+    for (int k = 0; k < 4; k++) {
         gc_scenario_start();
         CHECK_BODY(names[k]) {
-            phn_object* keep = new_obj(ts[k]);
-            phn_object* o = new_obj(ts[k]);
+            phn_object* keep = new_obj(ts[k % 2]);
+            phn_object* o = new_obj(ts[k % 2]);
             int64_t n0 = nobjs();
             int32_t c0 = count0();
+            uint64_t b0 = stats_now().allocated_blocks;
             uintptr_t addr = U(o);
+            int32_t gil = k >= 2 ? phn_gil_ensure() : -1;
             int32_t rc = phn_object_free(o);
+            if (gil >= 0) phn_gil_release(gil);
+            uint64_t b1 = stats_now().allocated_blocks;
             int64_t n1 = nobjs();
             int32_t c1 = count0();
             int absent = !gc_in_generation((void*)addr, -1);
             int64_t col = phn_gc_collect(2);
-            Node* a = (Node*)new_obj(ts[k]);
-            Node* b = (Node*)new_obj(ts[k]);
+            Node* a = (Node*)new_obj(ts[k % 2]);
+            Node* b = (Node*)new_obj(ts[k % 2]);
             node_set(a, 0, b);
             node_set(b, 0, a);
             PHN_DECREF(a);
             PHN_DECREF(b);
             int64_t col2 = phn_gc_collect(2);
             int keep_ok = phn_gc_is_tracked(keep) == 1 && gc_in_generation(keep, 2);
-            result = rc == PHN_OK && n1 == n0 - 1 && c1 == c0 - 1 && absent && col == 0 && col2 == 2 && keep_ok;
+            result = rc == PHN_OK && n1 == n0 - 1 && c1 == c0 - 1 && b1 == b0 - 1 && absent && col == 0 && col2 == 2 && keep_ok;
             if (!result)
-                fprintf(stderr, "\n  rc %d objects %lld -> %lld count0 %d -> %d absent %d collect %lld then %lld keep %d\n",
-                        rc, (long long)n0, (long long)n1, c0, c1, absent, (long long)col, (long long)col2, keep_ok);
+                fprintf(stderr, "\n  rc %d objects %lld -> %lld count0 %d -> %d blocks %llu -> %llu absent %d collect %lld then %lld keep %d\n",
+                        rc, (long long)n0, (long long)n1, c0, c1, (unsigned long long)b0, (unsigned long long)b1, absent,
+                        (long long)col, (long long)col2, keep_ok);
             PHN_DECREF(keep);
+        }
+    }
+    for (int held = 0; held < 2; held++) {
+        gc_scenario_start();
+        CHECK_BODY(held ? "11 [weak-referenceable, GIL held by the caller]: phn_object_free of an object a weak "
+                          "reference still names clears the reference (dead afterwards), frees the object and the block"
+                        : "11 [weak-referenceable]: phn_object_free of an object a weak reference still names clears "
+                          "the reference (dead afterwards), frees the object and the block") {
+            phn_object* o = new_obj(WNT);
+            phn_object* w = phn_weakref_new(o, NULL, NULL);
+            uint64_t b0 = stats_now().allocated_blocks;
+            int64_t n0 = nobjs();
+            int32_t gil = held ? phn_gil_ensure() : -1;
+            int32_t rc = phn_object_free(o);
+            if (gil >= 0) phn_gil_release(gil);
+            phn_object* got = (phn_object*)&result;
+            int32_t gr = w != NULL ? phn_weakref_get_ref(w, &got) : -9;
+            uint64_t b1 = stats_now().allocated_blocks;
+            int64_t n1 = nobjs();
+            result = w != NULL && rc == PHN_OK && gr == 0 && got == NULL && b1 == b0 - 1 && n1 == n0 - 1;
+            if (!result)
+                fprintf(stderr, "\n  weakref %p rc %d get_ref %d -> %p blocks %llu -> %llu objects %lld -> %lld\n", (void*)w, rc,
+                        gr, (void*)got, (unsigned long long)b0, (unsigned long long)b1, (long long)n0, (long long)n1);
+            PHN_XDECREF(w);
         }
     }
 }

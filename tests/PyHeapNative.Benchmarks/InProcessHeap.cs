@@ -33,13 +33,14 @@ internal static unsafe class InProcessHeap
             var arena = (ArenaAllocatorTable*)NativeMemory.Alloc((nuint)sizeof(ArenaAllocatorTable));
             *arena = new ArenaAllocatorTable { Alloc = &ArenaAlloc, Free = &ArenaFree };
             ArenaAllocator.RegisterBuiltin(arena);
-            // Startup.StartObjects. Not here: GcVisitors.Register (the C-callable visitors
+            // Startup.StartObjects, with the object layer's shared words its own (ObjectState:
+            // no C to share them with). Not here: GcVisitors.Register (the C-callable visitors
             // live in Exports) and NativeVisitors.Register (Native/phn_gc_visit.c is linked
             // into the .so only): both serve callback-described types, and the benchmarks
             // use layout-described ones. The debug hooks' and tracer's C tables are not
             // registered either: the environment is not read, so neither is installed.
             Collector.Initialize();
-            if (!Generations.Initialize() || !Weakrefs.Initialize() || !Pymalloc.Initialize())
+            if (!ObjectState.InitializeUnshared() || !Generations.Initialize() || !Weakrefs.Initialize() || !Pymalloc.Initialize())
                 throw new OutOfMemoryException("in-process heap: no memory for its tables");
             s_started = true;
         }

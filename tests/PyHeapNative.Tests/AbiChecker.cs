@@ -272,7 +272,7 @@ internal static class AbiChecker
             CompareLayout(list, AbiSide.LayoutPython, item, s, py.Size, py.Fields, $"ctypes {s.Name}", byName: true);
     }
 
-    private static void CompareLayout(List<AbiMismatch> list, string side, string item, AbiStruct c, long size, IReadOnlyList<AbiField> fields,
+    internal static void CompareLayout(List<AbiMismatch> list, string side, string item, AbiStruct c, long size, IReadOnlyList<AbiField> fields,
         string otherName, bool byName)
     {
         if (c.Size != size)

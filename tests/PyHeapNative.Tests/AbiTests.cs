@@ -192,6 +192,33 @@ public sealed class AbiTests
     [Test]
     public void StructLayoutsOfPythonMatchTheHeader() => AssertNone(AbiSide.LayoutPython);
 
+    /// <summary>The library's own C (Native/phn_dealloc.c, phn_gc_visit.c) reads objects, types
+    /// and the words it shares with the managed side through phn_gc_layout.h: each of its
+    /// structs is laid out as the C# struct it stands for.</summary>
+    [Test]
+    public void PrivateLayoutsOfTheLibrarysCMatchItsStructs()
+    {
+        var privateStructs = new Dictionary<string, string>
+        {
+            ["gc_head"] = "PyHeapNative.Core.Objects.GcHead",
+            ["object"] = "PyHeapNative.Core.Objects.PhnObject",
+            ["type_object"] = "PyHeapNative.Core.Objects.TypeObject",
+            ["object_state"] = "PyHeapNative.Core.Objects.ObjectStateWords",
+        };
+        AbiHeader layouts = ClangHeader.Parse(Path.Combine(Repo.Root, "src", "PyHeapNative", "Native", "phn_gc_layout.h"), []);
+        Assert.That(layouts.Problems, Is.Empty);
+        Assert.That(layouts.Structs.Select(x => x.Name), Is.EquivalentTo(privateStructs.Keys), "every struct of phn_gc_layout.h is compared");
+        var found = new List<AbiMismatch>();
+        foreach (AbiStruct c in layouts.Structs)
+        {
+            Type? t = LibraryAssembly.Type(privateStructs[c.Name]);
+            Assert.That(t, Is.Not.Null, privateStructs[c.Name]);
+            ManagedLayout l = ClrAbi.Layout(t!);
+            AbiChecker.CompareLayout(found, AbiSide.LayoutCSharp, c.Name, c, l.Size, l.Fields, t!.FullName!, byName: false);
+        }
+        Assert.That(found, Is.Empty, string.Join("\n", found));
+    }
+
     // ------------------------------------------------------------------ the checker fails on a mismatch
 
     [Test]

@@ -341,7 +341,7 @@ internal static unsafe class GcExports
         catch (Exception e) { return ExportGuard.Failed(e, "phn_gc_track"); }
     }
 
-    // On Unix phn_gc_untrack itself is C (Native/phn_gc_track.c): it untracks directly when the
+    // On Unix phn_gc_untrack itself is C (Native/phn_dealloc.c): it untracks directly when the
     // caller holds the GIL, and comes here otherwise.
 #if PHN_WINDOWS
     [UnmanagedCallersOnly(EntryPoint = "phn_gc_untrack", CallConvs = [typeof(CallConvCdecl)])]

@@ -111,7 +111,13 @@ internal static unsafe class ObjectExports
         catch (Exception e) { return (PhnObject*)ExportGuard.AllocationFailed(e, "phn_gc_resize"); }
     }
 
+    // On Unix phn_object_free and phn_dealloc are C (Native/phn_dealloc.c): they do their
+    // common case when the caller holds the GIL, and come here otherwise.
+#if PHN_WINDOWS
     [UnmanagedCallersOnly(EntryPoint = "phn_object_free", CallConvs = [typeof(CallConvCdecl)])]
+#else
+    [UnmanagedCallersOnly(EntryPoint = "phnimpl_object_free", CallConvs = [typeof(CallConvCdecl)])]
+#endif
     public static int ObjectFree(PhnObject* op)
     {
         try
@@ -127,12 +133,20 @@ internal static unsafe class ObjectExports
 
     // ---- reference counting -----------------------------------------------------------
 
+    /// <summary>phn_dealloc; called with NULL by C's phn_dealloc when its outermost dealloc has
+    /// returned and the trashcan holds objects: drains them.</summary>
+#if PHN_WINDOWS
     [UnmanagedCallersOnly(EntryPoint = "phn_dealloc", CallConvs = [typeof(CallConvCdecl)])]
+#else
+    [UnmanagedCallersOnly(EntryPoint = "phnimpl_dealloc", CallConvs = [typeof(CallConvCdecl)])]
+#endif
     public static void Dealloc(PhnObject* op)
     {
         try
         {
             using var gil = GilScope.Enter();
+            if (op == null)
+                Objects.DrainIfOutermost();
             if (op == null || IsImmortal(op))
                 return;
             Objects.Dealloc(op);

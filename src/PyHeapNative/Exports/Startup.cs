@@ -96,7 +96,7 @@ internal static unsafe class Startup
         GcVisitors.Register();
         NativeVisitors.Register();
         Collector.Initialize();
-        return Gil.Initialize() && Generations.Initialize() && Weakrefs.Initialize();
+        return ObjectState.Initialize() && Gil.Initialize() && Generations.Initialize() && Weakrefs.Initialize();
     }
 
     private static void RegisterBuiltins()

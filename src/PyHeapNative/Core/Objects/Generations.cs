@@ -17,7 +17,8 @@ internal static unsafe class Generations
 
     private static GcHead* s_heads;          // 0, 1, 2, permanent
     internal static int Threshold0, Threshold1, Threshold2;
-    internal static int Count0, Count1, Count2;
+    internal static int Count1, Count2;
+    internal static ref int Count0 => ref ObjectState.Words->Count0;   // C's dealloc path counts frees
     internal static bool Enabled;
     internal static bool Collecting;
     internal static long LongLivedTotal, LongLivedPending;

@@ -12,25 +12,15 @@ namespace PyHeapNative.Core.Objects;
 
 internal static unsafe class Gil
 {
-    // Libc.CurrentThread() of the holder, 0 when free. The word is C's (Native/phn_gc_track.c)
-    // so that phn_gc_untrack can tell, without a transition, that its caller holds the GIL.
+    // Libc.CurrentThread() of the holder, 0 when free: ObjectState's word, so that C
+    // (Native/phn_dealloc.c) can tell, without a transition, that its caller holds the GIL.
     private static nuint* s_owner;
 
     internal static bool Initialize()
     {
-#if PHN_WINDOWS
-        s_owner = (nuint*)Libc.Calloc(1, (nuint)sizeof(nuint));
-#else
-        s_owner = OwnerWord();
-#endif
-        return s_owner != null;
+        s_owner = &ObjectState.Words->GilOwner;
+        return true;
     }
-
-#if !PHN_WINDOWS
-    [DllImport("phn_native", EntryPoint = "phnimpl_gil_owner_address")]
-    [SuppressGCTransition]
-    private static extern nuint* OwnerWord();
-#endif
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static bool IsHeld() => Volatile.Read(ref *s_owner) == Libc.CurrentThread();

@@ -26,8 +26,9 @@ internal static unsafe class Objects
 {
     internal const int TrashcanDepth = 50;   // PHN_TRASHCAN_DEPTH
 
-    private static int s_deleteNesting;
-    private static PhnObject* s_deleteLater;
+    // the trashcan's words are ObjectState's: C's phn_dealloc nests deallocs too
+    private static ref int DeleteNesting => ref ObjectState.Words->DeleteNesting;
+    private static ref PhnObject* DeleteLater => ref ObjectState.Words->DeleteLater;
 
     // ---- fast path: reference counting ------------------------------------------------
 
@@ -116,21 +117,21 @@ internal static unsafe class Objects
     /// <summary>_Py_Dealloc: the count reached 0.</summary>
     internal static void Dealloc(PhnObject* op)
     {
-        if (s_deleteNesting >= TrashcanDepth)
+        if (DeleteNesting >= TrashcanDepth)
         {
             Deposit(op);
             return;
         }
-        s_deleteNesting++;
+        DeleteNesting++;
         try
         {
             RunDealloc(op);
         }
         finally
         {
-            s_deleteNesting--;
+            DeleteNesting--;
         }
-        if (s_deleteNesting == 0 && s_deleteLater != null)
+        if (DeleteNesting == 0 && DeleteLater != null)
             DrainTrashcan();
     }
 
@@ -147,7 +148,7 @@ internal static unsafe class Objects
     private static void Deposit(PhnObject* op)
     {
         TypeObject* t = op->Type;
-        nint link = (nint)s_deleteLater;
+        nint link = (nint)DeleteLater;
         if ((t->Flags & TypeFlags.HaveGc) != 0 && IsTracked(op))
         {
             Generations.Untrack(op);
@@ -156,20 +157,28 @@ internal static unsafe class Objects
                 link |= 1;
         }
         op->RefCnt = ~link;
-        s_deleteLater = op;
+        DeleteLater = op;
+    }
+
+    /// <summary>Drains the trashcan when no dealloc is running (C's phn_dealloc asks, after
+    /// its outermost dealloc returned).</summary>
+    internal static void DrainIfOutermost()
+    {
+        if (DeleteNesting == 0 && DeleteLater != null)
+            DrainTrashcan();
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void DrainTrashcan()
     {
-        s_deleteNesting = 1;   // the drain must not drain itself
+        DeleteNesting = 1;   // the drain must not drain itself
         try
         {
-            while (s_deleteLater != null)
+            while (DeleteLater != null)
             {
-                PhnObject* op = s_deleteLater;
+                PhnObject* op = DeleteLater;
                 nint link = ~op->RefCnt;
-                s_deleteLater = (PhnObject*)(link & ~(nint)1);
+                DeleteLater = (PhnObject*)(link & ~(nint)1);
                 op->RefCnt = 0;
                 if ((link & 1) != 0)
                     Generations.Relink(op);
@@ -178,7 +187,7 @@ internal static unsafe class Objects
         }
         finally
         {
-            s_deleteNesting = 0;
+            DeleteNesting = 0;
         }
     }
 
