@@ -2,12 +2,18 @@
  * realloc in C (malloc and free are inlined into the entry points: phn_fast_trace.h). */
 #include "phn_fast_trace.h"
 
-PHN_IMPL trace_state phn_trace_state;
+static const int32_t unconfigured_gate = 1;
+
+PHN_IMPL trace_state phn_trace_state = { .gate = &unconfigured_gate };
 PHN_IMPL volatile int phn_trace_configured;
 
 PHN_IMPL void phnimpl_trace_configure(const trace_state* s) {
-    phn_trace_state = *s;
+    const volatile int32_t* gate = s->gate;
+    trace_state copy = *s;
+    copy.gate = &unconfigured_gate;
+    phn_trace_state = copy;
     __atomic_store_n(&phn_trace_configured, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&phn_trace_state.gate, gate, __ATOMIC_RELEASE);   /* the rest first */
 }
 
 PHN_IMPL void* phn_trace_add_slow(void* p, size_t size, void* caller, int32_t realloc) {

@@ -24,9 +24,10 @@ enum { SINGLE_FRAME_SLOTS = 256 };   /* SingleFrameCache */
 typedef struct trace_state {
     int32_t* lock;                 /* Tracer.s_lock */
     const volatile uint8_t* tracing;
-    const volatile int32_t* limit;
-    const volatile int32_t* guarded;
-    void* const volatile* provider;
+    /* Tracer.s_gate: why a traced call must go to the managed tracer (a traceback limit
+     * above 1, a frame provider, user code running inside a traced call); 0 when it need
+     * not. Until phnimpl_trace_configure, a word that is never 0. */
+    const volatile int32_t* gate;
     address_table* traces;
     size_t* traced;
     size_t* peak;
@@ -47,13 +48,11 @@ PHN_IMPL void phnimpl_trace_restore(void* p, size_t size, size_t traceback);
 PHN_IMPL void* phn_trace_add_slow(void* p, size_t size, void* caller, int32_t realloc);
 
 /* Tracer.Untraced's re-entrancy test and the single-frame condition of Tracer.AddTrace, read
- * before the lock as the managed tracer does. Whether tracing is on is read under the lock
- * only: the tracing wrapper is installed while it is, and in the moment stop takes to remove
- * it a call here records nothing, as Tracer.Untraced would have it. */
+ * before the lock as the managed tracer does (one word, the gate). Whether tracing is on is
+ * read under the lock only: the tracing wrapper is installed while it is, and in the moment
+ * stop takes to remove it a call here records nothing, as Tracer.Untraced would have it. */
 static inline int fast_tracing(const tracing_api* api) {
-    const trace_state* s = &phn_trace_state;
-    return __atomic_load_n(&phn_trace_configured, __ATOMIC_ACQUIRE) && api->underlying.kind == BACKEND_PYMALLOC
-        && *s->limit <= 1 && *s->provider == NULL && *s->guarded == 0;
+    return *__atomic_load_n(&phn_trace_state.gate, __ATOMIC_ACQUIRE) == 0 && api->underlying.kind == BACKEND_PYMALLOC;
 }
 
 /* Adds the trace of p under the held lock; 0 when the managed tracer must (no cached

@@ -61,13 +61,6 @@ internal static unsafe class Frames
 
     internal static bool HasProvider => s_provider != null;
 
-    /// <summary>Where the provider is kept (read by Native/phn_fast_trace.h; statics never move).</summary>
-    internal static void* ProviderSlot()
-    {
-        fixed (delegate* unmanaged[Cdecl]<void*, PhnFrame*, int, int*, int>* slot = &s_provider)
-            return slot;
-    }
-
     internal static void RememberLibrary(void* anyFunctionOfTheLibrary)
     {
         Libc.DlInfo info;

@@ -48,10 +48,27 @@ internal static unsafe partial class Tracer
 
     // Calls that enter the library from user code running inside a traced call (a custom
     // allocator below the tracer, a frame provider) must not be traced again. Only then is the
-    // thread-local flag set; s_guarded counts such regions, so the common case reads no
-    // thread-local at all (each access is a __tls_get_addr call in a shared library).
+    // thread-local flag set; the gate counts such regions (GateGuarded each), so the common
+    // case reads no thread-local at all (each access is a __tls_get_addr call in a shared
+    // library).
     [ThreadStatic] private static bool t_reentrant;
-    private static int s_guarded;
+
+    // Why a traced call cannot be C's common case (Native/phn_fast_trace.h reads this one
+    // word before anything else): a traceback limit above 1, a frame provider, guarded
+    // regions running. 0 when none.
+    private const int GateDeepLimit = 1, GateProvider = 2, GateGuarded = 4;
+    private static int s_gate;
+
+    private static void SetGate(int bit, bool on)
+    {
+        if (on)
+            Interlocked.Or(ref s_gate, bit);
+        else
+            Interlocked.And(ref s_gate, ~bit);
+    }
+
+    /// <summary>Frames.SetProvider has installed or removed a frame provider.</summary>
+    internal static void ProviderChanged() => SetGate(GateProvider, Frames.HasProvider);
 
     // The trace of the block this thread is freeing: removed from the table before the free
     // (so no other thread can be handed the address while its old trace is still there), yet
@@ -91,6 +108,7 @@ internal static unsafe partial class Tracer
                 }
             }
             s_limit = nframe;
+            SetGate(GateDeepLimit, nframe > 1);
             s_tracing = true;
             for (int domain = 0; domain < 3; domain++)
             {
@@ -172,21 +190,21 @@ internal static unsafe partial class Tracer
 
     /// <summary>True when this call must pass through untraced.</summary>
     private static bool Untraced(void* caller) =>
-        !s_tracing || caller == Call.NestedCaller || (Volatile.Read(ref s_guarded) != 0 && t_reentrant);
+        !s_tracing || caller == Call.NestedCaller || (Volatile.Read(ref s_gate) >= GateGuarded && t_reentrant);
 
     /// <summary>Whether user code may run inside this traced call and call back.</summary>
     private static bool NeedsGuard(TracingApi* api) => api->CallsUserCode || Frames.HasProvider;
 
     private static void EnterGuard()
     {
-        Interlocked.Increment(ref s_guarded);
+        Interlocked.Add(ref s_gate, GateGuarded);
         t_reentrant = true;
     }
 
     private static void ExitGuard()
     {
         t_reentrant = false;
-        Interlocked.Decrement(ref s_guarded);
+        Interlocked.Add(ref s_gate, -GateGuarded);
     }
 
     internal static void* Malloc(void* ctx, nuint size, void* caller)

@@ -14,9 +14,7 @@ internal static unsafe partial class Tracer
     {
         public HeapLock* Lock;
         public bool* Tracing;
-        public int* Limit;
-        public int* Guarded;
-        public void* Provider;
+        public int* Gate;
         public AddressTable* Traces;
         public nuint* Traced;
         public nuint* Peak;
@@ -37,8 +35,7 @@ internal static unsafe partial class Tracer
         fixed (HeapLock* lockWord = &s_lock)
         fixed (bool* tracing = &s_tracing)
 #pragma warning restore CS0420
-        fixed (int* limit = &s_limit)
-        fixed (int* guarded = &s_guarded)
+        fixed (int* gate = &s_gate)
         fixed (AddressTable* traces = &s_traces)
         fixed (nuint* traced = &s_traced)
         fixed (nuint* peak = &s_peak)
@@ -46,8 +43,7 @@ internal static unsafe partial class Tracer
         {
             var state = new NativeState
             {
-                Lock = lockWord, Tracing = tracing, Limit = limit, Guarded = guarded,
-                Provider = Frames.ProviderSlot(), Traces = traces, Traced = traced, Peak = peak,
+                Lock = lockWord, Tracing = tracing, Gate = gate, Traces = traces, Traced = traced, Peak = peak,
                 SinglePcs = cache->Pcs, SingleTracebacks = cache->Blocks,
             };
             NativeConfigure(&state);
