@@ -78,8 +78,9 @@ build() {
     dotnet publish "$proj" -c "$CONFIG" -r "$RID" -p:NativeLib=Static \
         -o "$ART/publish/static" -p:IntermediateOutputPath="$ART/obj/static/" -nologo -v quiet
     cp "$ART/publish/static/libpyheapnative.a" "$LIB/libpyheapnative.a"
-    # The C objects (Native/*.c: the entry shims, the collector's visitors, phn_gc_untrack)
-    # are linked into the .so by the project; the static archive needs them added.
+    # The C objects (Native/*.c: the entry shims and fast paths, the collector's visitors, a
+    # dealloc callback's calls) are linked into the .so by the project; the static archive
+    # needs them added.
     ar rcs "$LIB/libpyheapnative.a" "$ART/obj/static/phn_entry.o" "$ART/obj/static/phn_fast_debug.o" "$ART/obj/static/phn_fast_trace.o" "$ART/obj/static/phn_heap_bias.o" "$ART/obj/static/phn_fork.o" "$ART/obj/static/phn_gc_visit.o" "$ART/obj/static/phn_dealloc.o"
     local rt; rt="$(nativeaot_runtime_dir)"
     [ -n "$rt" ] || { echo "Native AOT runtime package not found" >&2; exit 1; }

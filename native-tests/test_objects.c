@@ -806,6 +806,18 @@ static void scenario11(void) {
             PHN_DECREF(keep);
         }
     }
+    gc_scenario_start();
+    CHECK_BODY("11 [weak-referenceable, no weak reference, GIL held by the caller]: phn_object_free frees the object "
+               "and the block") {
+        phn_object* o = new_obj(WNT);
+        uint64_t b0 = stats_now().allocated_blocks;
+        int64_t n0 = nobjs();
+        int32_t c0 = count0();
+        int32_t gil = phn_gil_ensure();
+        int32_t rc = phn_object_free(o);
+        phn_gil_release(gil);
+        result = rc == PHN_OK && stats_now().allocated_blocks == b0 - 1 && nobjs() == n0 - 1 && count0() == c0 - 1;
+    }
     for (int held = 0; held < 2; held++) {
         gc_scenario_start();
         CHECK_BODY(held ? "11 [weak-referenceable, GIL held by the caller]: phn_object_free of an object a weak "
@@ -1298,6 +1310,22 @@ static void deep_chains(void) {
         long da = ev(EV_DEALLOC), fr = ev(EV_FREE);
         int64_t c = phn_gc_collect(2);
         result = mid == base + MILLION && da == MILLION && fr == MILLION && d && c == 0 && nobjs() == base;
+        if (!result) fprintf(stderr, "\n  deallocs %ld frees %ld collect %lld\n", da, fr, (long long)c);
+    }
+    gc_scenario_start();
+    CHECK_BODY("7 [callback, GIL held by the caller]: 10^6-deep chain of Nodes dropped with the GIL held (phn_dealloc "
+               "runs in C, outermost too, and its trashcan is drained when it returns): 10^6 deallocs and frees, depth "
+               "bounded; collect() 0; objects back") {
+        int64_t base = nobjs();
+        phn_object* head = build_chain(NT, NULL, NULL, MILLION, NULL);
+        glog_reset();
+        int32_t s = phn_gil_ensure();
+        PHN_DECREF(head);
+        long da = ev(EV_DEALLOC), fr = ev(EV_FREE);   /* all of it before the GIL goes */
+        phn_gil_release(s);
+        int d = depth_ok("callback chain, GIL held");
+        int64_t c = phn_gc_collect(2);
+        result = da == MILLION && fr == MILLION && d && c == 0 && nobjs() == base;
         if (!result) fprintf(stderr, "\n  deallocs %ld frees %ld collect %lld\n", da, fr, (long long)c);
     }
     gc_scenario_start();

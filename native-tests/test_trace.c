@@ -937,6 +937,37 @@ static void test_provider_frames(void) {
     phn_tracemalloc_stop();
 }
 
+/* The C fast path (Native/phn_fast_trace.h) serves a call site whose one-frame traceback is
+ * cached; a frame provider installed afterwards must take that site over at once (the
+ * tracer's gate), and so must a deeper traceback limit. */
+static void test_provider_after_cached_site(void) {
+    CHECK_BODY("a call site traced with native frames (its traceback cached), then a provider installed: the next "
+               "allocation there has the provider's frame; removed again: native frames") {
+        result = fresh_start(1);
+        void* warm[3];
+        for (int i = 0; i < 3; i++) warm[i] = trace_site_a(91);   /* the site's traceback cached */
+        prov_reset();
+        prov1("after_cache.py", 42);
+        int installed = prov_install();
+        void* p = trace_site_a(92);
+        prov_remove();
+        void* q = trace_site_a(93);
+        phn_snapshot* s = take();
+        phn_trace tp, tq;
+        int fp = s && find_trace(s, 0, 92, &tp), fq = s && find_trace(s, 0, 93, &tq);
+        result = result && installed && fp && tp.nframe == 1 && tp.frames[0].filename != NULL
+                 && strcmp(tp.frames[0].filename, "after_cache.py") == 0 && tp.frames[0].lineno == 42
+                 && fq && tq.nframe == 1 && frame_is_this_exe(&tq.frames[0]);
+        if (!result && fp) fprintf(stderr, "\n  the block of 92 bytes: %d frames, \"%s\":%u\n", (int)tp.nframe,
+                                   tp.nframe ? tp.frames[0].filename : "?", tp.nframe ? tp.frames[0].lineno : 0);
+        phn_snapshot_free(s);
+        for (int i = 0; i < 3; i++) phn_mem_free(warm[i]);
+        phn_mem_free(p);
+        phn_mem_free(q);
+        phn_tracemalloc_stop();
+    }
+}
+
 static void test_native_frames(void) {
     CHECK_BODY("native frames, limit 1: two call sites make two PHN_KEY_LINENO groups named after this executable, lines inside each site; PHN_KEY_FILENAME one group") {
         result = fresh_start(1);
@@ -1795,6 +1826,7 @@ int main(int argc, char** argv) {
     test_snapshot_errors();
     test_statistics_order();
     test_provider_frames();
+    test_provider_after_cached_site();
     test_native_frames();
     test_filters();
     test_exact_model();

@@ -154,7 +154,8 @@ public sealed class AbiTests
         TestContext.Out.WriteLine("managed functions called from C: " + string.Join(", ", _sides.ManagedCalls.Select(m => $"{m.Callee} ({m.Where})")));
         Assert.That(_sides.ManagedCalls.Select(m => m.Callee),
             Does.Contain("phnimpl_pymalloc_free").And.Contain("phnimpl_pymalloc_realloc").And.Contain("phnimpl_trace_add").And.Contain("phnimpl_trace_restore")
-                .And.Contain("phnimpl_mem_malloc").And.Contain("phnimpl_gc_untrack"),
+                .And.Contain("phnimpl_mem_malloc").And.Contain("phnimpl_gc_untrack").And.Contain("phnimpl_dealloc")
+                .And.Contain("phnimpl_object_free"),
             "the phnimpl_* functions that C calls, from shims or not");
         Assert.That(_sides.ManagedCalls.Select(m => m.Callee), Does.Not.Contain("phnimpl_fast_configure"), "a phnimpl_* defined in C is not managed");
         AbiStruct stats = _header.Structs.Single(s => s.Name == "phn_stats");
@@ -167,7 +168,8 @@ public sealed class AbiTests
     public void EveryDeclaredFunctionIsExported() => AssertNone(AbiSide.Export);
 
     /// <summary>(b) the C# [UnmanagedCallersOnly] methods (through the C definitions of
-    /// Native/*.c for the allocation entry points and phn_gc_untrack) have the header's signatures.</summary>
+    /// Native/*.c for the allocation entry points, phn_dealloc, phn_object_free and
+    /// phn_gc_untrack) have the header's signatures.</summary>
     [Test]
     public void CSharpExportsMatchTheHeader() => AssertNone(AbiSide.CSharp, AbiSide.Shim);
 
@@ -216,6 +218,11 @@ public sealed class AbiTests
             Assert.That(t, Is.Not.Null, clrName);
             ManagedLayout l = ClrAbi.Layout(t!);
             AbiChecker.CompareLayout(found, AbiSide.LayoutCSharp, cName, c!, l.Size, l.Fields, t!.FullName!, byName: false);
+            // same-size fields swapped: the names must agree too (gil_owner ~ GilOwner)
+            static string Plain(string n) => n.Replace("_", "", StringComparison.Ordinal).ToLowerInvariant();
+            for (int i = 0; i < Math.Min(c!.Fields.Count, l.Fields.Count); i++)
+                if (Plain(c.Fields[i].Name) != Plain(l.Fields[i].Name))
+                    found.Add(new(AbiSide.LayoutCSharp, cName, $"field {i + 1} is {c.Fields[i].Name} in {header}, {l.Fields[i].Name} in {t.FullName}"));
         }
         Assert.That(found, Is.Empty, string.Join("\n", found));
     }

@@ -98,7 +98,7 @@ internal static unsafe class TraceExports
     [UnmanagedCallersOnly(EntryPoint = Prefix + "set_frame_provider", CallConvs = [typeof(CallConvCdecl)])]
     public static int SetFrameProvider(delegate* unmanaged[Cdecl]<void*, PhnFrame*, int, int*, int> provider, void* ctx)
     {
-        try { Startup.Ensure(); Frames.SetProvider(provider, ctx); Tracer.ProviderChanged(); return Status.Ok; }
+        try { Startup.Ensure(); Tracer.SetFrameProvider(provider, ctx); return Status.Ok; }
         catch (Exception e) { return ExportGuard.Failed(e, "phn_tracemalloc_set_frame_provider"); }
     }
 

@@ -18,7 +18,7 @@
  *                     deposited meanwhile is drained by the managed side once the outermost
  *                     dealloc returns (phnimpl_dealloc(NULL)), as Objects.Dealloc drains it.
  *   phn_object_free   unlink if tracked, count0 - 1 for a GC object, the block back to the
- *                     OBJ domain's phn_obj_free; a weak-referenceable object with weak
+ *                     OBJ domain (phn_obj_free); a weak-referenceable object with weak
  *                     references still listed goes to the managed side (they must be cleared).
  *   phn_gc_untrack    the unlink.
  *
@@ -28,8 +28,15 @@
  * object_state (phn_gc_layout.h); the managed side reads them through
  * phnimpl_object_state_address. */
 #include <pthread.h>
+#include <stddef.h>
 
 #include "phn_gc_layout.h"
+#include "../../../include/pyheapnative/phn_gc.h"   /* the exports' declarations, the constants */
+
+_Static_assert(TRASHCAN_DEPTH == PHN_TRASHCAN_DEPTH, "the trashcan's depth");
+_Static_assert(TYPE_HAVE_GC == PHN_TPFLAGS_HAVE_GC && TYPE_WEAKREFABLE == PHN_TPFLAGS_WEAKREFABLE, "type flags");
+_Static_assert(sizeof(object) == sizeof(phn_object) && offsetof(object, refcnt) == offsetof(phn_object, ob_refcnt)
+               && offsetof(object, type) == offsetof(phn_object, ob_type), "the object header");
 
 static object_state state;
 
@@ -39,8 +46,8 @@ PHN_IMPL int32_t phnimpl_gc_untrack(object* op);
 PHN_IMPL int32_t phnimpl_object_free(object* op);
 PHN_IMPL void phnimpl_dealloc(object* op);
 
-/* phn_obj_free: the OBJ domain's entry point (phn_entry.c). */
-void phn_obj_free(void* p);
+/* phn_obj_free, the OBJ domain's entry point, as the library's own (phn_entry.c). */
+PHN_IMPL void phn_obj_free_own(void* p);
 
 static inline int gil_held(void) {
     return __atomic_load_n(&state.gil_owner, __ATOMIC_RELAXED) == (uintptr_t)pthread_self();
@@ -59,7 +66,8 @@ static inline void unlink_gc(object* op) {
     }
 }
 
-int32_t phn_gc_untrack(object* op) {
+int32_t phn_gc_untrack(phn_object* public_op) {
+    object* op = (object*)public_op;
     if (op != NULL && gil_held() && is_gc(op)) {
         unlink_gc(op);
         return 0;
@@ -67,7 +75,8 @@ int32_t phn_gc_untrack(object* op) {
     return phnimpl_gc_untrack(op);
 }
 
-int32_t phn_object_free(object* op) {
+int32_t phn_object_free(phn_object* public_op) {
+    object* op = (object*)public_op;
     if (op != NULL && gil_held()) {
         const type_object* t = op->type;
         char* block = (char*)op - t->pre_size;
@@ -78,14 +87,15 @@ int32_t phn_object_free(object* op) {
                 if (state.count0 > 0)
                     state.count0--;
             }
-            phn_obj_free(block);
+            phn_obj_free_own(block);
             return 0;
         }
     }
     return phnimpl_object_free(op);
 }
 
-void phn_dealloc(object* op) {
+void phn_dealloc(phn_object* public_op) {
+    object* op = (object*)public_op;
     if (op != NULL && gil_held()) {
         if ((int32_t)op->refcnt < 0)
             return;   /* immortal */

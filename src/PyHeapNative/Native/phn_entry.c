@@ -232,6 +232,9 @@ void phn_raw_free(void* ptr) { phnimpl_raw_free(ptr, PHN_CALLER); }
 PHN_PYMALLOC_SHIMS(mem)
 PHN_PYMALLOC_SHIMS(obj)
 
+/* phn_obj_free for the library's own C (phn_dealloc.c): bound here, never interposed. */
+PHN_IMPL void phn_obj_free_own(void* ptr) __attribute__((alias("phn_obj_free")));
+
 PHN_IMPL size_t phnimpl_obj_malloc_many(size_t size, size_t n, void** out, void* caller);
 PHN_IMPL void phnimpl_obj_free_many(void* const* ptrs, size_t n, void* caller);
 size_t phn_obj_malloc_many(size_t size, size_t n, void** out) { return phnimpl_obj_malloc_many(size, n, out, PHN_CALLER); }

@@ -52,7 +52,8 @@ PHN_IMPL void* phn_trace_add_slow(void* p, size_t size, void* caller, int32_t re
  * read under the lock only: the tracing wrapper is installed while it is, and in the moment
  * stop takes to remove it a call here records nothing, as Tracer.Untraced would have it. */
 static inline int fast_tracing(const tracing_api* api) {
-    return *__atomic_load_n(&phn_trace_state.gate, __ATOMIC_ACQUIRE) == 0 && api->underlying.kind == BACKEND_PYMALLOC;
+    const volatile int32_t* gate = __atomic_load_n(&phn_trace_state.gate, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(gate, __ATOMIC_RELAXED) == 0 && api->underlying.kind == BACKEND_PYMALLOC;
 }
 
 /* Adds the trace of p under the held lock; 0 when the managed tracer must (no cached

@@ -45,7 +45,7 @@ typedef struct object_state {
     int32_t count0;                 /* generation 0's count (Generations) */
 } object_state;
 
-enum { TRASHCAN_DEPTH = 50 };       /* Objects.TrashcanDepth */
+enum { TRASHCAN_DEPTH = 50 };       /* Objects.TrashcanDepth, PHN_TRASHCAN_DEPTH */
 
 enum { NEXT_UNREACHABLE = 1, PREV_FINALIZED = 1, PREV_COLLECTING = 2, PREV_FLAGS = 3, PREV_SHIFT = 2 };
 

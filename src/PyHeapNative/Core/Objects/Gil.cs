@@ -5,7 +5,6 @@
 // briefly, then yield — a collection may hold it for long, so waiting threads must not burn
 // the CPU.
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using PyHeapNative.Core.Os;
 
 namespace PyHeapNative.Core.Objects;

@@ -53,6 +53,7 @@ internal static unsafe class Frames
     /// <summary>The library's own code range, skipped when walking native frames.</summary>
     private static void* s_libraryBase;
 
+    /// <summary>Only through Tracer.SetFrameProvider, which keeps the tracer's gate in step.</summary>
     internal static void SetProvider(delegate* unmanaged[Cdecl]<void*, PhnFrame*, int, int*, int> provider, void* context)
     {
         s_providerContext = context;

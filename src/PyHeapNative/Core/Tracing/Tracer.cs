@@ -67,8 +67,21 @@ internal static unsafe partial class Tracer
             Interlocked.And(ref s_gate, ~bit);
     }
 
-    /// <summary>Frames.SetProvider has installed or removed a frame provider.</summary>
-    internal static void ProviderChanged() => SetGate(GateProvider, Frames.HasProvider);
+    /// <summary>phn_tracemalloc_set_frame_provider: the provider and the gate's bit for it
+    /// change together (two threads setting providers at once leave them agreeing).</summary>
+    internal static void SetFrameProvider(delegate* unmanaged[Cdecl]<void*, PhnFrame*, int, int*, int> provider, void* context)
+    {
+        s_control.Enter();
+        try
+        {
+            Frames.SetProvider(provider, context);
+            SetGate(GateProvider, provider != null);
+        }
+        finally
+        {
+            s_control.Exit();
+        }
+    }
 
     // The trace of the block this thread is freeing: removed from the table before the free
     // (so no other thread can be handed the address while its old trace is still there), yet
