@@ -231,6 +231,25 @@ static void* gil_thread(void* arg) {
     return NULL;
 }
 
+/* A thread making, untracking, freeing and deallocating objects while main holds the GIL:
+ * each call must wait for it (the C paths see it busy and leave the call to the managed side,
+ * which waits), then do its work. */
+static phn_object* gil_objects[4];   /* made by main: untracked by the thread, freed, dealloc'ed */
+static phn_object* gil_made[2];       /* made by the thread: phn_object_new, phn_gc_new */
+static volatile int gil_objects_done;
+static int32_t gil_objects_rc[2];
+
+static void* gil_objects_thread(void* arg) {
+    (void)arg;
+    gil_made[0] = phn_object_new(NT);
+    gil_made[1] = phn_gc_new(NT);
+    gil_objects_rc[0] = phn_gc_untrack(gil_objects[0]);
+    gil_objects_rc[1] = phn_object_free(gil_objects[1]);   /* tracked: unlinked, then freed */
+    PHN_DECREF(gil_objects[2]);                           /* count 1 -> 0: phn_dealloc */
+    __atomic_store_n(&gil_objects_done, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
 static void test_gil(void) {
     CHECK_BODY("GIL: ensure -> UNLOCKED, held; ensure again -> LOCKED (recursive); release in reverse") {
         int32_t s1 = phn_gil_ensure();
@@ -271,6 +290,39 @@ static void test_gil(void) {
         result = o != NULL && c >= 0 && phn_gil_held() == 1;
         phn_gil_release(s);
         result = result && phn_gil_held() == 0;
+    }
+    CHECK_BODY("GIL: a thread's phn_object_new, phn_gc_new, phn_gc_untrack, phn_object_free and phn_dealloc wait while "
+               "this thread holds the GIL, then do their work (tracked and counted, untracked, freed, deallocated)") {
+        gc_scenario_start();
+        for (int i = 0; i < 3; i++) gil_objects[i] = new_obj(NT);
+        int64_t n0 = nobjs();
+        int32_t c0 = count0();
+        uint64_t b0 = stats_now().allocated_blocks;
+        int32_t s = phn_gil_ensure();
+        gil_objects_done = 0;
+        pthread_t th;
+        int created = pthread_create(&th, NULL, gil_objects_thread, NULL) == 0;
+        struct timespec d = {0, 200 * 1000 * 1000};
+        nanosleep(&d, NULL);
+        int done_while_held = __atomic_load_n(&gil_objects_done, __ATOMIC_SEQ_CST);
+        phn_gil_release(s);
+        if (created) pthread_join(th, NULL);
+        /* the thread: +2 objects made (1 tracked), -1 untracked, -1 freed, -1 deallocated */
+        int64_t n1 = nobjs();
+        int32_t c1 = count0();
+        uint64_t b1 = stats_now().allocated_blocks;
+        result = created && done_while_held == 0 && gil_objects_done == 1 && gil_made[0] != NULL && gil_made[1] != NULL
+                 && phn_gc_is_tracked(gil_made[0]) == 1 && phn_gc_is_tracked(gil_made[1]) == 0
+                 && phn_gc_is_tracked(gil_objects[0]) == 0 && gil_objects_rc[0] == PHN_OK && gil_objects_rc[1] == PHN_OK
+                 && ev(EV_DEALLOC) == 1 && n1 == n0 + 1 - 3 && c1 == c0 + 1 - 2 && b1 == b0 + 2 - 2;
+        if (!result)
+            fprintf(stderr, "\n  created %d done while held %d done %d made %p %p rc %d %d deallocs %ld objects %lld -> %lld "
+                            "count0 %d -> %d blocks %llu -> %llu\n", created, done_while_held, gil_objects_done,
+                    (void*)gil_made[0], (void*)gil_made[1], gil_objects_rc[0], gil_objects_rc[1], ev(EV_DEALLOC),
+                    (long long)n0, (long long)n1, c0, c1, (unsigned long long)b0, (unsigned long long)b1);
+        PHN_DECREF(gil_objects[0]);
+        PHN_DECREF(gil_made[0]);
+        phn_object_free(gil_made[1]);
     }
     CHECK_BODY("GIL: a thread's phn_gc_collect waits while this thread holds the GIL, runs once it is released") {
         int32_t s = phn_gil_ensure();

@@ -341,8 +341,8 @@ internal static unsafe class GcExports
         catch (Exception e) { return ExportGuard.Failed(e, "phn_gc_track"); }
     }
 
-    // On Unix phn_gc_untrack itself is C (Native/phn_dealloc.c): it untracks directly when the
-    // caller holds the GIL, and comes here otherwise.
+    // On Unix phn_gc_untrack itself is C (Native/phn_dealloc.c): it untracks directly under
+    // the GIL (the caller's, or taken when free), and comes here otherwise.
 #if PHN_WINDOWS
     [UnmanagedCallersOnly(EntryPoint = "phn_gc_untrack", CallConvs = [typeof(CallConvCdecl)])]
 #else

@@ -35,7 +35,14 @@ internal static unsafe class ObjectExports
 
     // ---- objects --------------------------------------------------------------------------
 
+    // On Unix the four constructors, phn_object_free and phn_dealloc are C (Native/phn_dealloc.c):
+    // they do their common case under the GIL (the caller's, or taken when free), and come here
+    // otherwise.
+#if PHN_WINDOWS
     [UnmanagedCallersOnly(EntryPoint = "phn_object_new", CallConvs = [typeof(CallConvCdecl)])]
+#else
+    [UnmanagedCallersOnly(EntryPoint = "phnimpl_object_new", CallConvs = [typeof(CallConvCdecl)])]
+#endif
     public static PhnObject* ObjectNew(TypeObject* type)
     {
         try
@@ -48,7 +55,11 @@ internal static unsafe class ObjectExports
         catch (Exception e) { return (PhnObject*)ExportGuard.AllocationFailed(e, "phn_object_new"); }
     }
 
+#if PHN_WINDOWS
     [UnmanagedCallersOnly(EntryPoint = "phn_object_new_var", CallConvs = [typeof(CallConvCdecl)])]
+#else
+    [UnmanagedCallersOnly(EntryPoint = "phnimpl_object_new_var", CallConvs = [typeof(CallConvCdecl)])]
+#endif
     public static PhnObject* ObjectNewVar(TypeObject* type, long n)
     {
         try
@@ -61,7 +72,11 @@ internal static unsafe class ObjectExports
         catch (Exception e) { return (PhnObject*)ExportGuard.AllocationFailed(e, "phn_object_new_var"); }
     }
 
+#if PHN_WINDOWS
     [UnmanagedCallersOnly(EntryPoint = "phn_gc_new", CallConvs = [typeof(CallConvCdecl)])]
+#else
+    [UnmanagedCallersOnly(EntryPoint = "phnimpl_gc_new", CallConvs = [typeof(CallConvCdecl)])]
+#endif
     public static PhnObject* GcNew(TypeObject* type)
     {
         try
@@ -74,7 +89,11 @@ internal static unsafe class ObjectExports
         catch (Exception e) { return (PhnObject*)ExportGuard.AllocationFailed(e, "phn_gc_new"); }
     }
 
+#if PHN_WINDOWS
     [UnmanagedCallersOnly(EntryPoint = "phn_gc_new_var", CallConvs = [typeof(CallConvCdecl)])]
+#else
+    [UnmanagedCallersOnly(EntryPoint = "phnimpl_gc_new_var", CallConvs = [typeof(CallConvCdecl)])]
+#endif
     public static PhnObject* GcNewVar(TypeObject* type, long n)
     {
         try
@@ -111,8 +130,6 @@ internal static unsafe class ObjectExports
         catch (Exception e) { return (PhnObject*)ExportGuard.AllocationFailed(e, "phn_gc_resize"); }
     }
 
-    // On Unix phn_object_free and phn_dealloc are C (Native/phn_dealloc.c): they do their
-    // common case when the caller holds the GIL, and come here otherwise.
 #if PHN_WINDOWS
     [UnmanagedCallersOnly(EntryPoint = "phn_object_free", CallConvs = [typeof(CallConvCdecl)])]
 #else

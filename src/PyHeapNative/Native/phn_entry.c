@@ -232,7 +232,9 @@ void phn_raw_free(void* ptr) { phnimpl_raw_free(ptr, PHN_CALLER); }
 PHN_PYMALLOC_SHIMS(mem)
 PHN_PYMALLOC_SHIMS(obj)
 
-/* phn_obj_free for the library's own C (phn_dealloc.c): bound here, never interposed. */
+/* phn_obj_calloc and phn_obj_free for the library's own C (phn_dealloc.c): bound here,
+ * never interposed. */
+PHN_IMPL void* phn_obj_calloc_own(size_t nelem, size_t elsize) __attribute__((alias("phn_obj_calloc")));
 PHN_IMPL void phn_obj_free_own(void* ptr) __attribute__((alias("phn_obj_free")));
 
 PHN_IMPL size_t phnimpl_obj_malloc_many(size_t size, size_t n, void** out, void* caller);

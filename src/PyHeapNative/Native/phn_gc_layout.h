@@ -43,9 +43,13 @@ typedef struct object_state {
     object* delete_later;           /* the trashcan's deposited objects (Objects) */
     int32_t delete_nesting;         /* deallocs running, one inside the other (Objects) */
     int32_t count0;                 /* generation 0's count (Generations) */
+    gc_head* generation0;           /* generation 0's list head (Generations) */
+    int32_t threshold0;             /* Generations.Threshold0 */
+    int32_t enabled;                /* automatic collection on (Generations.Enabled) */
 } object_state;
 
 enum { TRASHCAN_DEPTH = 50 };       /* Objects.TrashcanDepth, PHN_TRASHCAN_DEPTH */
+#define TYPE_MAGIC 0x544e4850u      /* TypeObject.MagicValue, "PHNT" */
 
 enum { NEXT_UNREACHABLE = 1, PREV_FINALIZED = 1, PREV_COLLECTING = 2, PREV_FLAGS = 3, PREV_SHIFT = 2 };
 

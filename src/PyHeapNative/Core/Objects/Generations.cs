@@ -16,10 +16,17 @@ internal static unsafe class Generations
     internal const int Permanent = 3;
 
     private static GcHead* s_heads;          // 0, 1, 2, permanent
-    internal static int Threshold0, Threshold1, Threshold2;
+    internal static int Threshold1, Threshold2;
     internal static int Count1, Count2;
-    internal static ref int Count0 => ref ObjectState.Words->Count0;   // C's dealloc path counts frees
-    internal static bool Enabled;
+    // generation 0's count and threshold, and Enabled, are ObjectState's: C allocates, tracks
+    // and frees objects too (Native/phn_dealloc.c)
+    internal static ref int Count0 => ref ObjectState.Words->Count0;
+    internal static ref int Threshold0 => ref ObjectState.Words->Threshold0;
+    internal static bool Enabled
+    {
+        get => ObjectState.Words->Enabled != 0;
+        set => ObjectState.Words->Enabled = value ? 1 : 0;
+    }
     internal static bool Collecting;
     internal static long LongLivedTotal, LongLivedPending;
 
@@ -33,6 +40,7 @@ internal static unsafe class Generations
             return false;
         for (int i = 0; i < 4; i++)
             GcList.Init(s_heads + i);
+        ObjectState.Words->Generation0 = s_heads;
         Threshold0 = 2000;
         Threshold1 = 10;
         Threshold2 = 10;

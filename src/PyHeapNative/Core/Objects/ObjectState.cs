@@ -1,6 +1,7 @@
 // The words the object layer shares with C (Native/phn_dealloc.c, object_state in
-// phn_gc_layout.h): the GIL's owner, the trashcan and generation 0's count. C's dealloc path
-// (phn_dealloc, phn_object_free, phn_gc_untrack) reads and writes them without a transition;
+// phn_gc_layout.h): the GIL's owner, the trashcan, generation 0's list, count and threshold,
+// whether automatic collection is on. C's common paths (phn_object_new and the like,
+// phn_dealloc, phn_object_free, phn_gc_untrack) read and write them without a transition;
 // Gil, Objects and Generations reach them through Words. On Windows, where the library has
 // no C, and in a Core hosted without the library's C (the in-process benchmarks), they are
 // memory of their own (InitializeUnshared).
@@ -16,6 +17,9 @@ internal unsafe struct ObjectStateWords
     public PhnObject* DeleteLater;     // the trashcan's deposited objects
     public int DeleteNesting;          // deallocs running, one inside the other
     public int Count0;                 // generation 0's count
+    public GcHead* Generation0;        // generation 0's list head
+    public int Threshold0;             // the count that makes the next track collect
+    public int Enabled;                // automatic collection on (1) or off (0)
 }
 
 internal static unsafe class ObjectState
