@@ -231,16 +231,34 @@ static void* gil_thread(void* arg) {
     return NULL;
 }
 
+/* An OBJ allocator over the saved one whose calloc fails once when armed (the "bad" cases). */
+static phn_allocator fail_once_inner;
+static int fail_once_armed;
+static long fail_once_calls;
+static void* PHN_CALL fail_once_malloc(void* ctx, size_t n) { (void)ctx; return fail_once_inner.malloc(fail_once_inner.ctx, n); }
+static void* PHN_CALL fail_once_calloc(void* ctx, size_t k, size_t n) {
+    (void)ctx;
+    fail_once_calls++;
+    if (fail_once_armed) {
+        fail_once_armed = 0;
+        return NULL;
+    }
+    return fail_once_inner.calloc(fail_once_inner.ctx, k, n);
+}
+static void* PHN_CALL fail_once_realloc(void* ctx, void* p, size_t n) { (void)ctx; return fail_once_inner.realloc(fail_once_inner.ctx, p, n); }
+static void PHN_CALL fail_once_free(void* ctx, void* p) { (void)ctx; fail_once_inner.free(fail_once_inner.ctx, p); }
+
 /* A thread making, untracking, freeing and deallocating objects while main holds the GIL:
  * each call must wait for it (the C paths see it busy and leave the call to the managed side,
  * which waits), then do its work. */
 static phn_object* gil_objects[4];   /* made by main: untracked by the thread, freed, dealloc'ed */
 static phn_object* gil_made[2];       /* made by the thread: phn_object_new, phn_gc_new */
-static volatile int gil_objects_done;
+static volatile int gil_objects_started, gil_objects_done;
 static int32_t gil_objects_rc[2];
 
 static void* gil_objects_thread(void* arg) {
     (void)arg;
+    __atomic_store_n(&gil_objects_started, 1, __ATOMIC_SEQ_CST);
     gil_made[0] = phn_object_new(NT);
     gil_made[1] = phn_gc_new(NT);
     gil_objects_rc[0] = phn_gc_untrack(gil_objects[0]);
@@ -299,10 +317,12 @@ static void test_gil(void) {
         int32_t c0 = count0();
         uint64_t b0 = stats_now().allocated_blocks;
         int32_t s = phn_gil_ensure();
-        gil_objects_done = 0;
+        gil_objects_started = gil_objects_done = 0;
         pthread_t th;
         int created = pthread_create(&th, NULL, gil_objects_thread, NULL) == 0;
-        struct timespec d = {0, 200 * 1000 * 1000};
+        struct timespec d = {0, 1000 * 1000};
+        while (created && !__atomic_load_n(&gil_objects_started, __ATOMIC_SEQ_CST)) nanosleep(&d, NULL);
+        d.tv_nsec = 200 * 1000 * 1000;   /* then time for its first call to come back, if it did not wait */
         nanosleep(&d, NULL);
         int done_while_held = __atomic_load_n(&gil_objects_done, __ATOMIC_SEQ_CST);
         phn_gil_release(s);
@@ -1239,6 +1259,46 @@ static void test_bad_input(void) {
     CHECK_BODY("bad: phn_object_new(NULL) -> NULL, PHN_EINVAL") {
         phn_clear_error();
         result = phn_object_new(NULL) == NULL && has_err(PHN_EINVAL, NULL);
+    }
+    CHECK_BODY("bad: phn_object_new / _new_var / phn_gc_new of a struct that is not a type (no magic), and "
+               "phn_object_new_var of a fixed-size type -> NULL, PHN_EINVAL, nothing made") {
+        static uint64_t not_a_type[16];   /* zeros: no magic, no sizes */
+        int64_t n0 = nobjs();
+        uint64_t b0 = stats_now().allocated_blocks;
+        phn_clear_error();
+        int a = phn_object_new((phn_type*)not_a_type) == NULL && has_err(PHN_EINVAL, NULL);
+        phn_clear_error();
+        int b = phn_object_new_var((phn_type*)not_a_type, 2) == NULL && has_err(PHN_EINVAL, NULL);
+        phn_clear_error();
+        int c = phn_gc_new((phn_type*)not_a_type) == NULL && has_err(PHN_EINVAL, NULL);
+        phn_clear_error();
+        int d = phn_object_new_var(NT, 2) == NULL && has_err(PHN_EINVAL, NULL);
+        result = a && b && c && d && nobjs() == n0 && stats_now().allocated_blocks == b0;
+    }
+    CHECK_BODY("bad: phn_object_new over an OBJ allocator whose calloc fails once: NULL, PHN_ENOMEM, the allocator "
+               "asked once (no second attempt), nothing tracked; the next call works") {
+        phn_allocator saved, failing;
+        int got = phn_get_allocator(PHN_DOMAIN_OBJ, &saved) == PHN_OK;
+        fail_once_inner = saved;
+        fail_once_calls = 0;
+        fail_once_armed = 1;
+        failing = saved;
+        failing.ctx = NULL;
+        failing.malloc = fail_once_malloc;
+        failing.calloc = fail_once_calloc;
+        failing.realloc = fail_once_realloc;
+        failing.free = fail_once_free;
+        int set = got && phn_set_allocator(PHN_DOMAIN_OBJ, &failing) == PHN_OK;
+        int64_t n0 = nobjs();
+        phn_clear_error();
+        phn_object* o = phn_object_new(NT);
+        int32_t code = phn_last_error_code();
+        long calls = fail_once_calls;
+        phn_object* o2 = phn_object_new(NT);
+        if (got) phn_set_allocator(PHN_DOMAIN_OBJ, &saved);
+        result = set && o == NULL && code == PHN_ENOMEM && calls == 1 && o2 != NULL && nobjs() == n0 + 1;
+        if (!result) fprintf(stderr, "\n  set %d object %p code %d calloc calls %ld then %p\n", set, (void*)o, code, calls, (void*)o2);
+        if (o2) PHN_DECREF(o2);
     }
     CHECK_BODY("bad: phn_object_new(var type) -> NULL, PHN_EINVAL") {
         phn_clear_error();

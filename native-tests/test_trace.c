@@ -968,6 +968,43 @@ static void test_provider_after_cached_site(void) {
     }
 }
 
+/* Objects are traced where the program made them, not inside the library: phn_object_new's
+ * block is allocated by the managed constructor while tracing (its C path declines when the
+ * OBJ domain is wrapped), with its caller unknown, so the stack is walked past the library. */
+__attribute__((noinline, noclone)) phn_object* trace_object_site(phn_type* t);
+__attribute__((noinline, noclone)) phn_object* trace_object_site(phn_type* t) {
+    phn_object* o = phn_object_new(t);
+    g_sink_a = o;
+    return o;
+}
+
+static void test_object_frames(void) {
+    phn_type_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.struct_size = (uint32_t)sizeof spec;
+    spec.name = "TracedLeaf";
+    spec.basicsize = 208;   /* a size no other trace of these tests has */
+    phn_type* t = phn_type_new(&spec);
+    for (int limit = 1; limit <= 3; limit += 2) {
+        CHECK_BODY(limit == 1 ? "phn_object_new while tracing, limit 1: the object's trace names this executable (the "
+                                "call site), not the library"
+                              : "phn_object_new while tracing, limit 3: the most recent frame is this executable's") {
+            result = t != NULL && fresh_start(limit);
+            phn_object* o[3];
+            for (int i = 0; i < 3; i++) o[i] = trace_object_site(t);
+            phn_snapshot* s = take();
+            phn_trace tr;
+            int found = s && find_trace(s, 0, 208, &tr);
+            result = result && o[2] != NULL && found && tr.nframe >= 1 && frame_is_this_exe(&tr.frames[0]);
+            if (!result && found) fprintf(stderr, "\n  %d frames, the first \"%s\":%u\n", (int)tr.nframe,
+                                          tr.nframe ? tr.frames[0].filename : "?", tr.nframe ? tr.frames[0].lineno : 0);
+            phn_snapshot_free(s);
+            for (int i = 0; i < 3; i++) if (o[i]) phn_decref(o[i]);
+            phn_tracemalloc_stop();
+        }
+    }
+}
+
 static void test_native_frames(void) {
     CHECK_BODY("native frames, limit 1: two call sites make two PHN_KEY_LINENO groups named after this executable, lines inside each site; PHN_KEY_FILENAME one group") {
         result = fresh_start(1);
@@ -1827,6 +1864,7 @@ int main(int argc, char** argv) {
     test_statistics_order();
     test_provider_frames();
     test_provider_after_cached_site();
+    test_object_frames();
     test_native_frames();
     test_filters();
     test_exact_model();

@@ -155,7 +155,8 @@ public sealed class AbiTests
         Assert.That(_sides.ManagedCalls.Select(m => m.Callee),
             Does.Contain("phnimpl_pymalloc_free").And.Contain("phnimpl_pymalloc_realloc").And.Contain("phnimpl_trace_add").And.Contain("phnimpl_trace_restore")
                 .And.Contain("phnimpl_mem_malloc").And.Contain("phnimpl_gc_untrack").And.Contain("phnimpl_dealloc")
-                .And.Contain("phnimpl_object_free"),
+                .And.Contain("phnimpl_object_free").And.Contain("phnimpl_object_new").And.Contain("phnimpl_object_new_var")
+                .And.Contain("phnimpl_gc_new").And.Contain("phnimpl_gc_new_var"),
             "the phnimpl_* functions that C calls, from shims or not");
         Assert.That(_sides.ManagedCalls.Select(m => m.Callee), Does.Not.Contain("phnimpl_fast_configure"), "a phnimpl_* defined in C is not managed");
         AbiStruct stats = _header.Structs.Single(s => s.Name == "phn_stats");

@@ -15,10 +15,12 @@
  * here, in C, under the GIL: held by the caller already, or free and taken for the call (as
  * the managed exports take it):
  *
- *   phn_object_new    (and _new_var, phn_gc_new, _new_var) a zeroed block of the OBJ domain
- *                     (phn_obj_calloc), count 1, the type, ob_size; a GC object made by
- *                     phn_object_new* is appended to generation 0 and counted, unless that
- *                     count is the one that starts an automatic collection.
+ *   phn_object_new    (and _new_var, phn_gc_new, _new_var) a zeroed block from pymalloc's
+ *                     fast path while pymalloc itself serves the OBJ domain (with hooks,
+ *                     tracing or a user's allocator the managed side allocates, as before),
+ *                     count 1, the type, ob_size; a GC object made by phn_object_new* is
+ *                     appended to generation 0 and counted, unless that count is the one
+ *                     that starts an automatic collection.
  *   phn_dealloc       an object of a type with a dealloc callback, below the trashcan's
  *                     depth: nesting + 1, the callback, nesting - 1. What the trashcan
  *                     deposited meanwhile is drained by the managed side once the outermost
@@ -61,8 +63,8 @@ PHN_IMPL phn_object* phnimpl_object_new_var(phn_type* type, int64_t n);
 PHN_IMPL phn_object* phnimpl_gc_new(phn_type* type);
 PHN_IMPL phn_object* phnimpl_gc_new_var(phn_type* type, int64_t n);
 
-/* phn_obj_calloc, as the library's own (phn_entry.c). */
-PHN_IMPL void* phn_obj_calloc_own(size_t nelem, size_t elsize);
+/* A zeroed object block from pymalloc's fast path, or NULL with nothing tried (phn_entry.c). */
+PHN_IMPL void* phn_obj_object_block(size_t size);
 
 /* Gil.EnterIfNeeded without waiting: GIL_HELD (the caller holds it), GIL_TAKEN (it was free
  * and is now the caller's, until gil_exit), or GIL_BUSY (another thread holds it: the managed
@@ -111,9 +113,9 @@ static inline int make_object(const type_object* t, int64_t n, int var, int gc_o
     track = track && (t->flags & TYPE_HAVE_GC) != 0;
     if (track && state.enabled && state.threshold0 != 0 && state.count0 >= state.threshold0)
         return 0;   /* this track starts an automatic collection (Generations.Track) */
-    char* block = phn_obj_calloc_own(1, size);
+    char* block = phn_obj_object_block(size);
     if (block == NULL)
-        return 0;   /* the managed side tries again and reports */
+        return 0;   /* not pymalloc's fast path: the managed side allocates */
     object* op = (object*)(block + t->pre_size);
     op->refcnt = 1;
     op->type = t;

@@ -232,10 +232,23 @@ void phn_raw_free(void* ptr) { phnimpl_raw_free(ptr, PHN_CALLER); }
 PHN_PYMALLOC_SHIMS(mem)
 PHN_PYMALLOC_SHIMS(obj)
 
-/* phn_obj_calloc and phn_obj_free for the library's own C (phn_dealloc.c): bound here,
- * never interposed. */
-PHN_IMPL void* phn_obj_calloc_own(size_t nelem, size_t elsize) __attribute__((alias("phn_obj_calloc")));
+/* phn_obj_free for the library's own C (phn_dealloc.c): bound here, never interposed. */
 PHN_IMPL void phn_obj_free_own(void* ptr) __attribute__((alias("phn_obj_free")));
+
+/* A zeroed block of size bytes for phn_dealloc.c's constructors, from pymalloc's fast path
+ * while pymalloc itself serves the OBJ domain; NULL, with nothing tried, otherwise (hooks or
+ * tracing installed, a user's allocator, a large object, a pool to make): the managed
+ * constructor then allocates as it always did, traced with its caller, its failure reported
+ * once. */
+PHN_IMPL void* phn_obj_object_block(size_t size) {
+    const domain_entry* e;
+    if (kind_of(&obj_entry, &e) != BACKEND_PYMALLOC || size - 1 >= SMALL_REQUEST_THRESHOLD)
+        return NULL;
+    void* bp = phn_pymalloc_alloc(phn_size_class(size));
+    if (bp != NULL)
+        memset(bp, 0, size);
+    return bp;
+}
 
 PHN_IMPL size_t phnimpl_obj_malloc_many(size_t size, size_t n, void** out, void* caller);
 PHN_IMPL void phnimpl_obj_free_many(void* const* ptrs, size_t n, void* caller);

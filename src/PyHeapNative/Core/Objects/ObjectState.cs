@@ -18,7 +18,7 @@ internal unsafe struct ObjectStateWords
     public int DeleteNesting;          // deallocs running, one inside the other
     public int Count0;                 // generation 0's count
     public GcHead* Generation0;        // generation 0's list head
-    public int Threshold0;             // the count that makes the next track collect
+    public int Threshold0;             // a track collects when count0 is already at it (Generations.Track)
     public int Enabled;                // automatic collection on (1) or off (0)
 }
 
