@@ -247,6 +247,8 @@ PHN_IMPL void* phn_obj_object_block(size_t size) {
     void* bp = phn_pymalloc_alloc(phn_size_class(size));
     if (bp != NULL)
         memset(bp, 0, size);
+    else
+        phn_claim_own_heap();   /* as the slow paths do: the thread's next objects come from its heap */
     return bp;
 }
 
