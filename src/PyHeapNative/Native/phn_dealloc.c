@@ -31,8 +31,9 @@
  *   phn_gc_untrack    the unlink.
  *
  * Anything else — another thread holding the GIL, a bad argument, a type without a callback
- * (Objects.DefaultDealloc), the trashcan's depth reached, a collection to run, no memory —
- * is the managed export's (phnimpl_*), which takes the GIL itself, waits for it, reports.
+ * (Objects.DefaultDealloc), the trashcan's depth reached, a collection to run, a block
+ * pymalloc's fast path cannot give — is the managed export's (phnimpl_*), which takes the GIL
+ * itself, waits for it, allocates, reports.
  * The words the two sides share (the GIL's owner, generation 0, the trashcan) live here, in
  * object_state (phn_gc_layout.h); the managed side reads them through
  * phnimpl_object_state_address. */
