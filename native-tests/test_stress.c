@@ -1,6 +1,8 @@
 /* test_stress.c - random operation sequences checked against a model, with the heap's
- * invariant checker (phn_validate) run after every step; and a race on the slow path where
- * pymalloc drops its lock to call a slow arena allocator while other threads add arenas. */
+ * invariant checker (phn_validate) run after every step, tracemalloc started, cleared and
+ * stopped along the way (blocks of pymalloc's traced heap meet every path); and a race on the
+ * slow path where pymalloc drops its lock to call a slow arena allocator while other threads
+ * add arenas. */
 #include <pyheapnative.h>
 
 #include <pthread.h>
@@ -34,8 +36,9 @@ static uint64_t arenas_current(void) {
 }
 
 enum { SLOTS = 3000 };
-typedef struct { unsigned char* p; size_t size; int domain; uint8_t cookie; } slot;
+typedef struct { unsigned char* p; size_t size; int domain; uint8_t cookie; bool traced; } slot;
 static slot model[SLOTS];
+static bool tracing_now;   /* the model's view: blocks made or resized while it holds are traced */
 
 static size_t random_size(void) {
     uint64_t r = next_random(&rng_state);
@@ -73,6 +76,7 @@ static bool step(const char** why) {
         bool zeroed = next_random(&rng_state) % 4 == 0;
         s->p = zeroed ? dom_calloc(s->domain, s->size) : dom_malloc(s->domain, s->size);
         if (s->p == NULL) { *why = "allocation failed"; return false; }
+        s->traced = tracing_now;
         if (((uintptr_t)s->p & 15) != 0) { *why = "block not 16-byte aligned"; return false; }
         if (zeroed)
             for (size_t i = 0; i < s->size; i++)
@@ -86,6 +90,7 @@ static bool step(const char** why) {
         unsigned char* q = dom_realloc(s->domain, s->p, n);
         if (q == NULL) { *why = "realloc failed"; return false; }
         s->p = q;
+        s->traced = tracing_now;
         size_t kept = n < s->size ? n : s->size;
         if (!intact(s, kept)) { *why = "realloc lost contents"; return false; }
         s->size = n;
@@ -103,6 +108,22 @@ static size_t live_blocks(void) {
     return n;
 }
 
+static size_t traced_sum(void) {
+    size_t n = 0;
+    for (int i = 0; i < SLOTS; i++) n += model[i].p != NULL && model[i].traced ? model[i].size : 0;
+    return n;
+}
+
+/* Every 5000 steps: start tracing, clear its traces, stop it, in turn. */
+static bool switch_tracing(int steps, const char** why) {
+    int k = (steps / 5000) % 3;
+    int32_t rc = k == 1 ? phn_tracemalloc_start(1) : k == 2 ? phn_tracemalloc_clear_traces() : phn_tracemalloc_stop();
+    tracing_now = k != 0;
+    for (int i = 0; i < SLOTS; i++) model[i].traced = false;
+    if (rc != PHN_OK) *why = "tracemalloc start/clear/stop failed";
+    return rc == PHN_OK;
+}
+
 static void test_model_sequence(void) {
     uint64_t base_blocks = allocated_blocks();
     uint64_t base_arenas = arenas_current();
@@ -112,15 +133,23 @@ static void test_model_sequence(void) {
 
     /* Validate after every step for a first stretch, then every 64 steps. */
     for (; steps < 120000 && ok_all; steps++) {
-        ok_all = step(&why);
+        if (steps > 0 && steps % 5000 == 0)
+            ok_all = switch_tracing(steps, &why);
+        ok_all = ok_all && step(&why);
         if (ok_all && (steps < 20000 || steps % 64 == 0)) {
             checked++;
+            size_t current = 0;
+            phn_tracemalloc_get_traced_memory(&current, NULL);
             if (phn_validate() != PHN_OK) { why = phn_last_error_message(); ok_all = false; }
             else if (allocated_blocks() != base_blocks + live_blocks()) { why = "allocated_blocks disagrees with the model"; ok_all = false; }
+            else if (current != (tracing_now ? traced_sum() : 0)) { why = "the traced memory disagrees with the model"; ok_all = false; }
         }
     }
     if (!ok_all) fprintf(stderr, "\n  step %d: %s\n", steps, why);
-    CHECK("model: 120000 random steps agree with the model and the invariants", ok_all && checked > 20000);
+    CHECK("model: 120000 random steps agree with the model and the invariants, tracemalloc started, cleared and stopped every 5000 steps (traced memory == the model's)",
+          ok_all && checked > 20000);
+    phn_tracemalloc_stop();
+    tracing_now = false;
 
     /* A burst that needs many arenas, then back. */
     CHECK_BODY("model: burst of 60000 blocks and back, validated") {

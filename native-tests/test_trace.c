@@ -1478,6 +1478,265 @@ static void test_exact_threads(int small) {
     }
 }
 
+/* ------------------------------------------------------------------ the traced heap */
+/* Traced blocks of 1..496 bytes over pymalloc keep their trace in a 16-byte header before
+ * the data (Core/Pymalloc/TracedHeap.cs). Every path that later meets such a block: free
+ * and realloc while tracing and after it, calloc, clear, stop and start, track/untrack of
+ * addresses in and around such blocks, a user arena allocator that calls back. */
+
+enum { TH_SIZES = 512, TH_KEEP = 200 };
+
+static void test_traced_heap_sizes(void) {
+    static void* mem[TH_SIZES + 1];
+    static void* obj[TH_SIZES + 1];
+    CHECK_BODY("traced heap: every size 1..512 on MEM and OBJ (both sides of 496): current is the sum after each malloc and each free, the snapshot has one trace per block, the data is the caller's") {
+        result = fresh_start(1);
+        size_t sum = 0;
+        for (size_t n = 1; n <= TH_SIZES && result; n++) {
+            mem[n] = phn_mem_malloc(n);
+            obj[n] = phn_obj_malloc(n);
+            result = mem[n] && obj[n];
+            if (!result) break;
+            fill_pattern(mem[n], n, (unsigned)n);
+            fill_pattern(obj[n], n, (unsigned)n + 7);
+            sum += 2 * n;
+            result = traced_current() == sum;
+        }
+        for (size_t n = 1; n <= TH_SIZES && result; n++)
+            result = check_pattern(mem[n], n, (unsigned)n) && check_pattern(obj[n], n, (unsigned)n + 7);
+        phn_snapshot* s = result ? take() : NULL;
+        int64_t count = 0;
+        result = result && s && snapshot_sum(s, 0, &count) == sum && count == 2 * TH_SIZES;
+        phn_snapshot_free(s);
+        for (size_t n = 1; n <= TH_SIZES && result; n++) {
+            phn_mem_free(mem[n]);
+            phn_obj_free(obj[n]);
+            sum -= 2 * n;
+            result = traced_current() == sum;
+        }
+        result = result && traced_current() == 0 && phn_validate() == PHN_OK;
+        phn_tracemalloc_stop();
+    }
+    CHECK_BODY("traced heap: calloc of 1..496 bytes is zeroed, also in a block just freed dirty; current exact") {
+        result = fresh_start(1);
+        for (size_t n = 1; n <= 496 && result; n += 5) {
+            unsigned char* p = phn_mem_malloc(n);
+            result = p != NULL;
+            if (!result) break;
+            memset(p, 0xAB, n);
+            phn_mem_free(p);
+            unsigned char* q = phn_obj_calloc(1, n);
+            unsigned char* r = phn_mem_calloc(n, 1);
+            result = q && r && all_zero(q, n) && all_zero(r, n) && traced_current() == 2 * n;
+            phn_obj_free(q);
+            phn_mem_free(r);
+            result = result && traced_current() == 0;
+        }
+        phn_tracemalloc_stop();
+    }
+}
+
+static void test_traced_heap_realloc(void) {
+    CHECK_BODY("traced heap: realloc keeps a block while the new size fits it less its header and shrinks it by under a quarter (100 -> 90 -> 112), else moves it with its data (-> 113, -> 600, -> 10); current is the new size each time") {
+        result = fresh_start(1);
+        unsigned char* p = phn_mem_malloc(100);
+        result = result && p && traced_current() == 100;
+        if (p) fill_pattern(p, 100, 3);
+        unsigned char* q = result ? phn_mem_realloc(p, 90) : NULL;
+        result = result && q == p && traced_current() == 90 && check_pattern(q, 90, 3);
+        unsigned char* q2 = result ? phn_mem_realloc(q, 112) : NULL;
+        result = result && q2 == q && traced_current() == 112 && check_pattern(q2, 90, 3);
+        unsigned char* q3 = result ? phn_mem_realloc(q2, 113) : NULL;
+        result = result && q3 && q3 != q2 && traced_current() == 113 && check_pattern(q3, 90, 3);
+        unsigned char* q4 = result ? phn_mem_realloc(q3, 600) : NULL;
+        result = result && q4 && traced_current() == 600 && check_pattern(q4, 90, 3);
+        unsigned char* q5 = result ? phn_mem_realloc(q4, 10) : NULL;
+        result = result && q5 && traced_current() == 10 && check_pattern(q5, 10, 3);
+        phn_mem_free(q5);
+        result = result && traced_current() == 0 && phn_validate() == PHN_OK;
+        phn_tracemalloc_stop();
+    }
+    CHECK_BODY("traced heap: a traced block reallocated after tracing stopped keeps its data (in place and moving), then frees; the heap is valid") {
+        result = fresh_start(1);
+        unsigned char* a = phn_obj_malloc(200);
+        unsigned char* b = phn_obj_malloc(200);
+        result = result && a && b;
+        if (result) { fill_pattern(a, 200, 11); fill_pattern(b, 200, 12); }
+        phn_tracemalloc_stop();
+        unsigned char* a2 = result ? phn_obj_realloc(a, 190) : NULL;
+        unsigned char* b2 = result ? phn_obj_realloc(b, 5000) : NULL;
+        result = result && a2 == a && b2 && check_pattern(a2, 190, 11) && check_pattern(b2, 200, 12);
+        phn_obj_free(a2);
+        phn_obj_free(b2);
+        result = result && phn_validate() == PHN_OK;
+    }
+}
+
+static void test_traced_heap_lifetimes(void) {
+    static void* keep[TH_KEEP];
+    phn_stats before;
+    CHECK_BODY("traced heap: blocks traced, tracing stopped, then freed (MEM and OBJ, some reallocated first): pymalloc's blocks in use come back to where they were; the heap is valid") {
+        phn_tracemalloc_stop();
+        result = stats_get(&before) == PHN_OK && fresh_start(1);
+        for (int i = 0; i < TH_KEEP && result; i++) {
+            keep[i] = (i & 1) ? phn_obj_malloc(1 + (size_t)i * 2) : phn_mem_malloc(1 + (size_t)i * 2);
+            result = keep[i] != NULL;
+        }
+        phn_tracemalloc_stop();
+        for (int i = 0; i < TH_KEEP && result; i += 3)
+            result = (keep[i] = (i & 1) ? phn_obj_realloc(keep[i], 3 + (size_t)i) : phn_mem_realloc(keep[i], 3 + (size_t)i)) != NULL;
+        for (int i = 0; i < TH_KEEP && result; i++) {
+            if (i & 1) phn_obj_free(keep[i]); else phn_mem_free(keep[i]);
+        }
+        phn_stats after = stats_now();
+        result = result && stats_blocks_in_use(&after) == stats_blocks_in_use(&before) && phn_validate() == PHN_OK;
+        if (!result)
+            fprintf(stderr, "\n  blocks in use %llu before, %llu after\n", (unsigned long long)stats_blocks_in_use(&before),
+                    (unsigned long long)stats_blocks_in_use(&after));
+    }
+    CHECK_BODY("traced heap: clear_traces with live traced blocks: current 0, empty snapshot; freeing them leaves 0; a new block is counted alone") {
+        result = fresh_start(1);
+        for (int i = 0; i < TH_KEEP && result; i++)
+            result = (keep[i] = phn_mem_malloc(64)) != NULL;
+        result = result && traced_current() == 64 * TH_KEEP && phn_tracemalloc_clear_traces() == PHN_OK && traced_current() == 0;
+        phn_snapshot* s = result ? take() : NULL;
+        result = result && s && phn_snapshot_trace_count(s) == 0;
+        phn_snapshot_free(s);
+        for (int i = 0; i < TH_KEEP; i++) phn_mem_free(keep[i]);
+        void* fresh = phn_mem_malloc(30);
+        result = result && fresh && traced_current() == 30;
+        s = result ? take() : NULL;
+        int64_t n = 0;
+        result = result && s && snapshot_sum(s, -1, &n) == 30 && n == 1;
+        phn_snapshot_free(s);
+        phn_mem_free(fresh);
+        result = result && traced_current() == 0 && phn_validate() == PHN_OK;
+        phn_tracemalloc_stop();
+    }
+    CHECK_BODY("traced heap: stop and start again with live traced blocks: no trace of them (current 0, empty snapshot); freeing them changes nothing; new ones count") {
+        result = fresh_start(1);
+        for (int i = 0; i < TH_KEEP && result; i++)
+            result = (keep[i] = phn_obj_malloc(48)) != NULL;
+        result = result && fresh_start(1);
+        phn_snapshot* s = result ? take() : NULL;
+        result = result && s && phn_snapshot_trace_count(s) == 0;
+        phn_snapshot_free(s);
+        void* fresh = phn_obj_malloc(48);
+        for (int i = 0; i < TH_KEEP; i++) phn_obj_free(keep[i]);
+        result = result && fresh && traced_current() == 48;
+        phn_obj_free(fresh);
+        result = result && traced_current() == 0 && phn_validate() == PHN_OK;
+        phn_tracemalloc_stop();
+    }
+}
+
+static void test_traced_heap_track(void) {
+    CHECK_BODY("traced heap: untrack(0, p) of a traced block removes its trace; track(0, p, 7) puts one back (a second replaces it); freeing p removes it") {
+        result = fresh_start(1);
+        unsigned char* p = phn_mem_malloc(40);
+        result = result && p && traced_current() == 40 && phn_tracemalloc_untrack(PHN_TRACE_DOMAIN_DEFAULT, U(p)) == 0 &&
+                 traced_current() == 0;
+        phn_snapshot* s = result ? take() : NULL;
+        result = result && s && phn_snapshot_trace_count(s) == 0;
+        phn_snapshot_free(s);
+        result = result && phn_tracemalloc_track(PHN_TRACE_DOMAIN_DEFAULT, U(p), 7) == 0 && traced_current() == 7 &&
+                 phn_tracemalloc_track(PHN_TRACE_DOMAIN_DEFAULT, U(p), 9) == 0 && traced_current() == 9;
+        phn_mem_free(p);
+        result = result && traced_current() == 0 && phn_validate() == PHN_OK;
+        phn_tracemalloc_stop();
+    }
+    CHECK_BODY("traced heap: track and untrack of addresses inside and around a traced block (p-16, p-8, p+8, p+16) are traces of their own: exact, and the block's data and the heap stay intact") {
+        result = fresh_start(1);
+        unsigned char* p = phn_mem_malloc(64);
+        result = result && p;
+        if (p) fill_pattern(p, 64, 21);
+        uintptr_t around[4] = {U(p) - 16, U(p) - 8, U(p) + 8, U(p) + 16};
+        for (int i = 0; i < 4 && result; i++)
+            result = phn_tracemalloc_track(PHN_TRACE_DOMAIN_DEFAULT, around[i], 100 + (size_t)i) == 0;
+        result = result && traced_current() == 64 + 100 + 101 + 102 + 103 && check_pattern(p, 64, 21);
+        for (int i = 0; i < 4 && result; i++)
+            result = phn_tracemalloc_untrack(PHN_TRACE_DOMAIN_DEFAULT, around[i]) == 0;
+        result = result && traced_current() == 64 && check_pattern(p, 64, 21) && phn_validate() == PHN_OK;
+        phn_mem_free(p);
+        result = result && traced_current() == 0 && phn_validate() == PHN_OK;
+        phn_tracemalloc_stop();
+    }
+    CHECK_BODY("traced heap: track(0, q, 7) of a freed traced block's address is a trace of its own (the free list intact); the block's next allocation at q replaces it (one trace); the heap is valid") {
+        result = fresh_start(1);
+        void* q = phn_mem_malloc(40);
+        phn_mem_free(q);
+        result = result && q && traced_current() == 0 && phn_tracemalloc_track(PHN_TRACE_DOMAIN_DEFAULT, U(q), 7) == 0 &&
+                 traced_current() == 7 && phn_validate() == PHN_OK;
+        void* r = phn_mem_malloc(40);
+        result = result && r == q && traced_current() == 40;
+        phn_snapshot* s = result ? take() : NULL;
+        int64_t n = 0;
+        result = result && s && snapshot_sum(s, -1, &n) == 40 && n == 1;
+        phn_snapshot_free(s);
+        phn_mem_free(r);
+        void* t = phn_mem_malloc(24);   /* the managed path, while the stray trace is counted */
+        result = result && t && traced_current() == 24;
+        phn_mem_free(t);
+        result = result && traced_current() == 0 && phn_tracemalloc_clear_traces() == PHN_OK && phn_validate() == PHN_OK;
+        phn_tracemalloc_stop();
+    }
+}
+
+/* An arena allocator that calls the library back (traced allocations, tracemalloc's queries)
+ * from inside pymalloc's slow paths; not from inside itself (its own allocations may need an
+ * arena). */
+typedef struct calling_arenas {
+    phn_arena_allocator prev;
+    long allocs, frees, failures;
+    int inside;
+} calling_arenas;
+
+static void call_back_into_library(calling_arenas* a) {
+    if (a->inside) return;
+    a->inside = 1;
+    void* p = phn_mem_malloc(24);
+    void* q = phn_obj_malloc(300);
+    size_t cur = 0, peak = 0;
+    phn_tracemalloc_get_traced_memory(&cur, &peak);
+    if (!p || !q || phn_tracemalloc_get_tracemalloc_memory() == 0) a->failures++;
+    phn_mem_free(p);
+    phn_obj_free(q);
+    a->inside = 0;
+}
+static void* PHN_CALL calling_alloc(void* ctx, size_t size) {
+    calling_arenas* a = ctx;
+    a->allocs++;
+    call_back_into_library(a);
+    return a->prev.alloc(a->prev.ctx, size);
+}
+static void PHN_CALL calling_free(void* ctx, void* ptr, size_t size) {
+    calling_arenas* a = ctx;
+    a->frees++;
+    call_back_into_library(a);
+    a->prev.free(a->prev.ctx, ptr, size);
+}
+
+static void test_traced_heap_arena_callbacks(void) {
+    enum { BLOCKS = 30000 };
+    static void* blocks[BLOCKS];
+    static calling_arenas a;
+    CHECK_BODY("traced heap: an arena allocator that makes traced allocations and asks tracemalloc while new arenas come and go (30000 traced blocks of 400 bytes, then freed): no deadlock, current exact, the heap is valid") {
+        memset(&a, 0, sizeof a);
+        result = phn_get_arena_allocator(&a.prev) == PHN_OK;
+        phn_arena_allocator mine = {&a, calling_alloc, calling_free};
+        result = result && fresh_start(1) && phn_set_arena_allocator(&mine) == PHN_OK;
+        int made = 0;
+        for (; made < BLOCKS && result; made++)
+            result = (blocks[made] = phn_mem_malloc(400)) != NULL;
+        result = result && traced_current() == (size_t)BLOCKS * 400;
+        for (int i = 0; i < made; i++) phn_mem_free(blocks[i]);
+        result = result && traced_current() == 0 && a.allocs > 5 && a.frees > 0 && a.failures == 0 && phn_validate() == PHN_OK;
+        if (!result) fprintf(stderr, "\n  arena allocs %ld frees %ld failed callbacks %ld\n", a.allocs, a.frees, a.failures);
+        phn_tracemalloc_stop();
+        phn_set_arena_allocator(&a.prev);
+    }
+}
+
 /* ------------------------------------------------------------------ stop restores, bad handles */
 
 static void test_stop_restores(void) {
@@ -1870,6 +2129,11 @@ int main(int argc, char** argv) {
     test_exact_model();
     test_exact_threads(0);
     test_exact_threads(1);
+    test_traced_heap_sizes();
+    test_traced_heap_realloc();
+    test_traced_heap_lifetimes();
+    test_traced_heap_track();
+    test_traced_heap_arena_callbacks();
     test_stop_restores();
     test_bad_handles();
 

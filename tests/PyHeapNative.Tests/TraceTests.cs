@@ -325,6 +325,39 @@ public sealed unsafe class TraceTests
         Assert.That(Traced().Current, Is.Zero);
     }
 
+    // Traced pymalloc blocks of 1..496 bytes keep their trace in a 16-byte header (pymalloc's
+    // traced heap): the tracer's memory grows by exactly that per block from one call site
+    // (no table grows, the traceback is interned once), and the blocks outlive tracing.
+    [Test]
+    public void TracesOfSmallBlocksAreHeadersThatOutliveTracing()
+    {
+        const int N = 1000;
+        ulong blocks0 = Heap.Stats().AllocatedBlocks;
+        var ptrs = new nint[N];
+        Assert.That(Native.TracemallocStart(1), Is.EqualTo(Native.PHN_OK));
+        nuint memory1 = 0;
+        for (int i = 0; i < N; i++)
+        {
+            ptrs[i] = (nint)Native.MemMalloc(100);   // one call site: its traceback is interned once
+            if (i == 0)
+                memory1 = Native.TracemallocGetTracemallocMemory();
+        }
+        Assert.That(Traced().Current, Is.EqualTo(100UL * N));
+        Assert.That(Native.TracemallocGetTracemallocMemory() - memory1, Is.EqualTo((nuint)(16 * (N - 1))), "16 bytes per trace, nothing else");
+        PhnSnapshot* s = TakeSnapshot();
+        var traces = Traces(s);
+        Native.SnapshotFree(s);
+        Assert.That(traces, Has.Count.EqualTo(N));
+        Assert.That(traces.All(t => t.Domain == 0 && t.Size == 100), Is.True);
+        Assert.That(Native.TracemallocStop(), Is.EqualTo(Native.PHN_OK));
+        Heap.AssertValid();
+        for (int i = 0; i < N; i += 2)
+            ptrs[i] = (nint)Native.MemRealloc((void*)ptrs[i], 90);   // in place, after tracing
+        foreach (nint p in ptrs)
+            Native.MemFree((void*)p);
+        Assert.That(Heap.Stats().AllocatedBlocks, Is.EqualTo(blocks0), "every block went back to its pool");
+    }
+
     // ------------------------------------------------------------------ snapshots
 
     // 46

@@ -161,9 +161,13 @@ void phn_raw_free(void* ptr) { phnimpl_raw_free(ptr, PHN_CALLER); }
             if ((bp = phn_debug_malloc_biased(api, size)) != NULL)                             \
                 return bp;                                                                     \
         } else if (t->kind == WRAPPER_TRACING && size - 1 < SMALL_REQUEST_THRESHOLD            \
-                   && fast_tracing((const tracing_api*)t->context)                             \
-                   && (bp = phn_pymalloc_alloc_biased(phn_size_class(size))) != NULL) {        \
-            return phn_trace_record(bp, size, caller, 0);                                      \
+                   && fast_tracing((const tracing_api*)t->context)) {                          \
+            if (size - 1 < TRACED_MAX_REQUEST) {                                               \
+                if ((bp = phn_trace_malloc_in_header(size, 0, caller)) != NULL)                \
+                    return bp;                                                                 \
+            } else if ((bp = phn_pymalloc_alloc_biased(phn_size_class(size))) != NULL) {       \
+                return phn_trace_record(bp, size, caller, 0);                                  \
+            }                                                                                  \
         }                                                                                      \
         return d##_malloc_slow(size, caller);                                                  \
     }                                                                                          \
@@ -177,8 +181,7 @@ void phn_raw_free(void* ptr) { phnimpl_raw_free(ptr, PHN_CALLER); }
                 return;                                                                        \
             }                                                                                  \
         } else if (ptr != NULL && t->kind == WRAPPER_TRACING                                   \
-                   && phn_trace_forget((const tracing_api*)t->context, ptr)) {                 \
-            phn_pymalloc_free_any(ptr);                                                        \
+                   && phn_trace_free((const tracing_api*)t->context, ptr)) {                   \
             return;                                                                            \
         }                                                                                      \
         d##_free_slow(ptr, caller);                                                            \

@@ -46,7 +46,9 @@ enum {
     POOL_OVERHEAD = 48,       /* Tunables.PoolOverhead */
     ARENA_BITS = 20,
     NUM_SIZE_CLASSES = 32,
-    HEAP_COUNT = 4,           /* Pymalloc.HeapCount */
+    HEAP_COUNT = 4,           /* Pymalloc.HeapCount: the heaps threads are given */
+    TRACED_HEAP = HEAP_COUNT, /* Pymalloc.TracedHeap: tracemalloc's blocks (below) */
+    ALL_HEAPS = HEAP_COUNT + 1,
     CLASS_LINE = 64,          /* Pymalloc.LineSize: lock at 0, used-pool head at 8 */
     USED_POOLS_OFFSET = 8,
     ROOT_BITS = 15, MID_BITS = 15, BOT_BITS = 64 - ARENA_BITS - ROOT_BITS - MID_BITS,
@@ -65,6 +67,16 @@ typedef struct pool_header {
 } pool_header;
 
 typedef struct arena_leaf { int32_t tail_hi, tail_lo; } arena_leaf;
+
+/* The traced heap (Core/Pymalloc/TracedHeap.cs): tracemalloc's blocks of 1..496 bytes over
+ * pymalloc, each with its trace in the 16 bytes before the caller's data. Its traceback is 0
+ * exactly when the block holds no trace. */
+enum { TRACE_HEADER_SIZE = 16, TRACED_MAX_REQUEST = SMALL_REQUEST_THRESHOLD - TRACE_HEADER_SIZE };
+
+typedef struct trace_header {   /* TraceHeader */
+    size_t size;
+    size_t traceback;
+} trace_header;
 
 /* ---- domains and wrappers (Core/Raw/AllocatorTable.cs) --------------------------------- */
 
@@ -175,7 +187,7 @@ typedef struct heap_bias {
     char padding[48];
 } heap_bias;
 
-PHN_IMPL extern heap_bias phn_heap_bias[HEAP_COUNT];
+PHN_IMPL extern heap_bias phn_heap_bias[ALL_HEAPS];   /* the traced heap's: never claimed */
 PHN_IMPL extern int32_t phn_bias_enabled;
 PHN_IMPL void phn_heap_try_claim(uint32_t heap, uint64_t self);
 PHN_IMPL void phn_heap_bias_configure(void);
@@ -282,6 +294,7 @@ static inline __attribute__((always_inline)) void* phn_take_block(char* line, ui
         char* fresh = (char*)pool + pool->nextoffset;   /* thread on a virgin block */
         pool->nextoffset += (idx + 1) << ALIGNMENT_SHIFT;
         *(void**)fresh = NULL;
+        ((trace_header*)fresh)->traceback = 0;   /* the traced heap's invariant, in any heap */
         pool->freeblock = fresh;
     } else {
         /* The pool is now full: unlink it from the used pools (Pymalloc.ExtendPool). */
@@ -370,6 +383,11 @@ static inline __attribute__((always_inline)) void phn_pymalloc_free_any(void* p)
 
 /* The size class of a small request (1..512 bytes). */
 static inline uint32_t phn_size_class(size_t size) { return (uint32_t)((size - 1) >> ALIGNMENT_SHIFT); }
+
+/* The header of p, a block the caller holds, when p is in the traced heap; else NULL. */
+static inline __attribute__((always_inline)) trace_header* phn_trace_header_of(const void* p) {
+    return phn_pymalloc_owns(p) && phn_pool_of(p)->heap == TRACED_HEAP ? (trace_header*)p - 1 : NULL;
+}
 
 /* ---- AddressTable (Core/Runtime/AddressTable.cs) ---------------------------------------
  * The traces' and the debug hooks' live blocks' table: open addressing keyed by (domain,

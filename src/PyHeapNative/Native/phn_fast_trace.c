@@ -30,7 +30,7 @@ PHN_IMPL int phn_trace_realloc(const tracing_api* api, void* ptr, size_t size, v
     address_entry old;
     old.address = 0;
     if (*phn_trace_state.tracing)
-        remove_locked(ptr, &old);
+        remove_locked(ptr, phn_trace_header_of(ptr), &old);
     phn_unlock(phn_trace_state.lock);
     void* p2 = phnimpl_pymalloc_realloc(ptr, size);
     if (p2 == NULL) {

@@ -28,7 +28,7 @@ static void before_fork(void) {
     if (held_live_lock != NULL)
         phn_lock_yielding(held_live_lock);
     uint64_t self = phn_self();
-    for (uint32_t heap = 0; heap < HEAP_COUNT; heap++) {
+    for (uint32_t heap = 0; heap < ALL_HEAPS; heap++) {
         char* lines = phn_fast_class_lines + (size_t)heap * NUM_SIZE_CLASSES * CLASS_LINE;
         heap_bias* b = &phn_heap_bias[heap];
         for (;;) {
@@ -55,7 +55,7 @@ static void after_fork(void) {
         return;
     phn_unlock(arena_lock);
     phn_unlock(phn_revoke_lock_word());
-    for (uint32_t list = HEAP_COUNT * NUM_SIZE_CLASSES; list-- > 0;)
+    for (uint32_t list = ALL_HEAPS * NUM_SIZE_CLASSES; list-- > 0;)
         phn_unlock((int32_t*)(phn_fast_class_lines + (size_t)list * CLASS_LINE));
     if (held_live_lock != NULL)
         phn_unlock(held_live_lock);

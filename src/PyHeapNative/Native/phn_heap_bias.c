@@ -6,7 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-PHN_IMPL heap_bias phn_heap_bias[HEAP_COUNT] __attribute__((aligned(64)));
+PHN_IMPL heap_bias phn_heap_bias[ALL_HEAPS] __attribute__((aligned(64)));
 PHN_IMPL int32_t phn_bias_enabled;
 static int32_t revoke_lock;
 
@@ -81,6 +81,8 @@ PHN_IMPL void* phn_pymalloc_alloc_shared(uint32_t idx) {
 
 PHN_IMPL int phn_pymalloc_free_shared(pool_header* pool, void* p) {
     uint32_t heap = pool->heap;
+    if (heap == TRACED_HEAP)
+        p = (trace_header*)p - 1;   /* the block starts at its header */
     heap_bias* b = &phn_heap_bias[heap];
     forget_revoked_bias(b);
     int32_t* lock = (int32_t*)(class_lines_of(heap) + (size_t)pool->szidx * CLASS_LINE);

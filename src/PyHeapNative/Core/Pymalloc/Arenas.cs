@@ -157,16 +157,20 @@ internal static unsafe partial class Pymalloc
             // The pool last held blocks of this class: its free list is intact.
             bp = pool->FreeBlock;
             pool->FreeBlock = *(byte**)bp;
-            return bp;
         }
-        // Fresh pool: hand out the first block, thread only the second on the free list.
-        uint size = IndexToSize(sizeIndex);
-        pool->SizeIndex = sizeIndex;
-        bp = (byte*)pool + PoolOverhead;
-        pool->NextOffset = PoolOverhead + (size << 1);
-        pool->MaxNextOffset = PoolSize - size;
-        pool->FreeBlock = bp + size;
-        *(byte**)pool->FreeBlock = null;
+        else
+        {
+            // Fresh pool: hand out the first block, thread only the second on the free list.
+            uint size = IndexToSize(sizeIndex);
+            pool->SizeIndex = sizeIndex;
+            bp = (byte*)pool + PoolOverhead;
+            pool->NextOffset = PoolOverhead + (size << 1);
+            pool->MaxNextOffset = PoolSize - size;
+            pool->FreeBlock = bp + size;
+            *(byte**)pool->FreeBlock = null;
+        }
+        if (pool->Heap == TracedHeap)
+            ForgetTraceWords(pool);   // what another heap left in them
         return bp;
     }
 

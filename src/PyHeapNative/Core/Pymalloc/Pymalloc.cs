@@ -52,10 +52,12 @@ internal static unsafe partial class Pymalloc
     /// the lock (offset 0) and the list head (offset 8: a fake pool header whose NextPool is
     /// the first used pool, itself when the list is empty; CPython overlays the heads on an
     /// array of pointers, and plain sentinel nodes behave the same). Lists are numbered
-    /// heap * NumSizeClasses + size class.
+    /// heap * NumSizeClasses + size class. One more heap, TracedHeap, serves tracemalloc's
+    /// blocks (TracedHeap.cs): no thread is given it.
     /// </summary>
     internal const int HeapCount = 4;
-    internal const int ListCount = HeapCount * NumSizeClasses;
+    internal const int AllHeaps = HeapCount + 1;
+    internal const int ListCount = AllHeaps * NumSizeClasses;
 
     private static byte* s_classLines;
     private const int LineSize = 64;
@@ -127,8 +129,9 @@ internal static unsafe partial class Pymalloc
         if (ArenaMap.Owns(p))
         {
             // The size class of a pool cannot change while one of its blocks is live.
-            HeapLock* l = EnterClass(ListOfPool(PoolOf(p)));
-            FreeBlock((byte*)p);
+            PoolHeader* pool = PoolOf(p);
+            HeapLock* l = EnterClass(ListOfPool(pool));
+            FreeBlock(BlockOf(pool, p));
             l->Exit();
             return;
         }
@@ -195,14 +198,15 @@ internal static unsafe partial class Pymalloc
                 FreeRaw(p);
                 continue;
             }
-            uint list = ListOfPool(PoolOf(p));
+            PoolHeader* pool = PoolOf(p);
+            uint list = ListOfPool(pool);
             if (ClassLock(list) != held)
             {
                 if (held != null)
                     held->Exit();
                 held = EnterClass(list);
             }
-            FreeBlock((byte*)p);
+            FreeBlock(BlockOf(pool, p));
         }
         if (held != null)
             held->Exit();
@@ -214,7 +218,8 @@ internal static unsafe partial class Pymalloc
     /// CPython's _PyObject_Realloc. A block pymalloc owns keeps its address when the new size
     /// fits its class and shrinks it by less than 25 %; otherwise it moves (possibly to RAW).
     /// A block pymalloc does not own stays in RAW even when small: its valid length is unknown
-    /// (bpo-1185883). On failure NULL is returned and p is untouched.
+    /// (bpo-1185883). On failure NULL is returned and p is untouched. A block of the traced
+    /// heap has its header's 16 bytes less; when it moves, it moves to the caller's heap.
     /// </summary>
     public static void* Realloc(void* p, nuint nbytes)
     {
@@ -224,7 +229,8 @@ internal static unsafe partial class Pymalloc
             return RawDomain.Realloc(p, nbytes);
 
         // The size class cannot change while the caller holds a block of the pool.
-        nuint size = IndexToSize(PoolOf(p)->SizeIndex);
+        PoolHeader* pool = PoolOf(p);
+        nuint size = IndexToSize(pool->SizeIndex) - (pool->Heap == TracedHeap ? (nuint)TraceHeaderSize : 0);
         if (nbytes <= size)
         {
             if (4 * nbytes > 3 * size)
@@ -316,6 +322,7 @@ internal static unsafe partial class Pymalloc
             pool->FreeBlock = block;
             pool->NextOffset += IndexToSize(sizeIndex);
             *(byte**)block = null;
+            ((TraceHeader*)block)->Traceback = 0;   // the traced heap's invariant (TracedHeap.cs)
             return;
         }
         // The pool is full: unlink it from the used pools.

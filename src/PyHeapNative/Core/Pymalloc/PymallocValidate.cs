@@ -128,8 +128,12 @@ internal static unsafe partial class Pymalloc
         if (p->Count + free + virgin != capacity)
             return $"pool {(nuint)p:x}: {p->Count} used + {free} free + {virgin} virgin != {capacity}";
         bool full = p->Count == capacity;
-        if (p->Heap >= HeapCount)
+        if (p->Heap >= AllHeaps)
             return $"pool {(nuint)p:x}: heap {p->Heap} out of range";
+        if (p->Heap == TracedHeap)
+            for (byte* b = p->FreeBlock; b != null; b = *(byte**)b)
+                if (((TraceHeader*)b)->Traceback != 0)
+                    return $"pool {(nuint)p:x}: free block {(nuint)b:x} of the traced heap keeps a trace";
         bool listed = PoolIsInList(p, UsedPools(ListOfPool(p)));
         if (full == listed)
             return $"pool {(nuint)p:x}: {(full ? "full pool on" : "used pool missing from")} the used list of class {p->SizeIndex}";

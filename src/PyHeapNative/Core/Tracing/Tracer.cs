@@ -11,11 +11,17 @@
 // Exactness: a trace is added after its block exists and removed before its block is freed,
 // so no other thread can be handed the same address in between; a realloc that moves drops
 // the old trace and adds the new one. The tracer's tables live in C memory, never traced.
+//
+// Where a trace lives: traced blocks of 1..496 bytes over pymalloc itself come from
+// pymalloc's traced heap and keep their trace in a header before the data
+// (Core/Pymalloc/TracedHeap.cs); every other trace (RAW, larger blocks, other allocators,
+// the debug hooks below, track) is in the table. Both are guarded by s_lock.
 // Stopping restores the wrapped allocators; a wrapper left in place (a hook forwarding to
 // it) passes calls straight through, so wrappers are never freed.
 using System.Runtime.InteropServices;
 using PyHeapNative.Core.Domains;
 using PyHeapNative.Core.Os;
+using PyHeapNative.Core.Pymalloc;
 using PyHeapNative.Core.Raw;
 using PyHeapNative.Core.Runtime;
 
@@ -54,10 +60,18 @@ internal static unsafe partial class Tracer
     [ThreadStatic] private static bool t_reentrant;
 
     // Why a traced call cannot be C's common case (Native/phn_fast_trace.h reads this one
-    // word before anything else): a traceback limit above 1, a frame provider, guarded
-    // regions running. 0 when none.
-    private const int GateDeepLimit = 1, GateProvider = 2, GateGuarded = 4;
+    // word before anything else): a traceback limit above 1, a frame provider, a stray
+    // trace (below), guarded regions running. 0 when none.
+    private const int GateDeepLimit = 1, GateProvider = 2, GateStrays = 4, GateGuarded = 8;
     private static int s_gate;
+
+    // Stray traces: tracked (track, domain 0) addresses of pymalloc that were not a live
+    // block of the traced heap, so their traces went to the table. Such an address may later
+    // become the data of a traced-heap block (its block allocated, or its pool recycled),
+    // whose trace goes to its header: one address would then have two traces. So while there
+    // are strays (until traces are cleared), every traced call takes the managed path, which
+    // drops a table trace of an address whose header gets one.
+    private static int s_strays;
 
     private static void SetGate(int bit, bool on)
     {
@@ -148,7 +162,18 @@ internal static unsafe partial class Tracer
         {
             if (!s_tracing)
                 return;
-            s_tracing = false;
+            // Stopped and cleared in one step under the lock: from then on no block of the
+            // traced heap has a trace (the wrappers still installed pass calls through).
+            s_lock.Enter();
+            try
+            {
+                s_tracing = false;
+                ClearTables();
+            }
+            finally
+            {
+                s_lock.Exit();
+            }
             for (int domain = 0; domain < 3; domain++)
             {
                 var table = (WrapperTable*)s_wrappers[domain];
@@ -157,15 +182,6 @@ internal static unsafe partial class Tracer
                 if (current.Kind == Backend.Wrapper && current.Table == table)
                     AllocatorRegistry.Install(domain, table->Wrapped->Kind, table->Wrapped->Table);
                 s_wrappers[domain] = 0;
-            }
-            s_lock.Enter();
-            try
-            {
-                ClearTables();
-            }
-            finally
-            {
-                s_lock.Exit();
             }
         }
         finally
@@ -189,14 +205,24 @@ internal static unsafe partial class Tracer
         return false;
     }
 
+    /// <summary>Forgets every trace. Lock held.</summary>
     private static void ClearTables()
     {
+        var forget = new ForgetHeaderTraces();
+        Pymalloc.Pymalloc.ForEachTracedBlock(ref forget);
         s_traces.Clear();
         s_tracebacks.Clear();
         s_singleFrames.Clear();
         s_filenames.Clear();
         s_traced = 0;
         s_peak = 0;
+        s_strays = 0;
+        SetGate(GateStrays, false);
+    }
+
+    private struct ForgetHeaderTraces : ITracedBlockVisitor
+    {
+        public void Visit(TraceHeader* header, void* data) => header->Traceback = 0;
     }
 
     // ---- the wrapper's entry points (CPython's tracemalloc_alloc ...) ----------------------
@@ -230,7 +256,9 @@ internal static unsafe partial class Tracer
             EnterGuard();
         try
         {
-            void* p = Domains.Domains.EntryMalloc(ref api->Underlying, size, Call.NestedCaller);
+            void* p = api->Underlying.Kind == Backend.Pymalloc ? Pymalloc.Pymalloc.MallocTraced(size) : null;
+            if (p == null)
+                p = Domains.Domains.EntryMalloc(ref api->Underlying, size, Call.NestedCaller);
             if (p != null && !AddTrace(DefaultDomain, (nuint)p, size, caller))
             {
                 Domains.Domains.EntryFree(ref api->Underlying, p, Call.NestedCaller);
@@ -257,7 +285,11 @@ internal static unsafe partial class Tracer
             EnterGuard();
         try
         {
-            void* p = Domains.Domains.EntryCalloc(ref api->Underlying, nelem, elsize, Call.NestedCaller);
+            void* p = api->Underlying.Kind == Backend.Pymalloc ? Pymalloc.Pymalloc.MallocTraced(nelem * elsize) : null;
+            if (p != null)
+                NativeMemory.Clear(p, nelem * elsize);
+            else
+                p = Domains.Domains.EntryCalloc(ref api->Underlying, nelem, elsize, Call.NestedCaller);
             if (p != null && !AddTrace(DefaultDomain, (nuint)p, nelem * elsize, caller))
             {
                 Domains.Domains.EntryFree(ref api->Underlying, p, Call.NestedCaller);
@@ -356,8 +388,9 @@ internal static unsafe partial class Tracer
     // ---- traces ----------------------------------------------------------------------------
 
     /// <summary>Records a trace; false when it could not be stored. True (and nothing
-    /// recorded) if tracing stopped meanwhile.</summary>
-    internal static bool AddTrace(uint domain, nuint address, nuint size, void* caller)
+    /// recorded) if tracing stopped meanwhile. named: the address comes from a user (track),
+    /// not from an allocation of this library, so it is checked before its header is used.</summary>
+    internal static bool AddTrace(uint domain, nuint address, nuint size, void* caller, bool named = false)
     {
         TraceFrame* frames;
         int count, total;
@@ -382,14 +415,7 @@ internal static unsafe partial class Tracer
             if (!s_tracing)
                 return true;
             InternTable.Block* traceback = InternTraceback(frames, count, total);
-            if (traceback == null || !s_traces.Set(domain, address, size, (nuint)traceback, out bool replaced, out AddressTable.Entry previous))
-                return false;
-            if (replaced)
-                s_traced -= previous.Value;
-            s_traced += size;
-            if (s_traced > s_peak)
-                s_peak = s_traced;
-            return true;
+            return traceback != null && StoreTrace(new AddressTable.Entry { Domain = domain, Address = address, Value = size, Extra = (nuint)traceback }, named);
         }
         finally
         {
@@ -397,17 +423,78 @@ internal static unsafe partial class Tracer
         }
     }
 
+    /// <summary>Stores a trace, replacing the address's trace if it has one: in its block's
+    /// header in the traced heap, else in the table. False when the table could not grow.
+    /// Lock held.</summary>
+    private static bool StoreTrace(in AddressTable.Entry trace, bool named)
+    {
+        TraceHeader* header = HeaderOf(trace.Domain, trace.Address, named, out HeapLock* held);
+        if (header != null)
+        {
+            if (header->Traceback != 0)
+                s_traced -= header->Size;
+            header->Size = trace.Value;
+            header->Traceback = trace.Extra;
+            if (held != null)
+                held->Exit();
+            if (s_strays != 0 && s_traces.Remove(trace.Domain, trace.Address, out AddressTable.Entry stray))
+                s_traced -= stray.Value;
+        }
+        else
+        {
+            if (!s_traces.Set(trace.Domain, trace.Address, trace.Value, trace.Extra, out bool replaced, out AddressTable.Entry previous))
+                return false;
+            if (replaced)
+                s_traced -= previous.Value;
+            else if (named && trace.Domain == DefaultDomain && Pymalloc.Pymalloc.Owns((void*)trace.Address) && s_strays++ == 0)
+                SetGate(GateStrays, true);
+        }
+        s_traced += trace.Value;
+        if (s_traced > s_peak)
+            s_peak = s_traced;
+        return true;
+    }
+
+    /// <summary>The header of the block at address in the traced heap, or null (the trace is
+    /// then the table's). For a named address, the block's class lock comes with it (held:
+    /// the caller exits it). Lock held.</summary>
+    private static TraceHeader* HeaderOf(uint domain, nuint address, bool named, out HeapLock* held)
+    {
+        held = null;
+        if (domain != DefaultDomain)
+            return null;
+        if (!named)
+            return Pymalloc.Pymalloc.TraceHeaderOf((void*)address);
+        held = Pymalloc.Pymalloc.EnterLiveTracedBlock((void*)address, out TraceHeader* header);
+        return header;
+    }
+
     /// <summary>Removes a trace; returns its traceback block (0 if there was none).</summary>
     internal static nuint RemoveTrace(uint domain, nuint address) => RemoveTraceEntry(domain, address).Extra;
 
-    /// <summary>Removes a trace and returns it (Address 0 if there was none).</summary>
-    private static AddressTable.Entry RemoveTraceEntry(uint domain, nuint address)
+    /// <summary>Removes a trace and returns it (Address 0 if there was none). named: as for
+    /// AddTrace.</summary>
+    private static AddressTable.Entry RemoveTraceEntry(uint domain, nuint address, bool named = false)
     {
         s_lock.Enter();
         try
         {
-            if (!s_tracing || !s_traces.Remove(domain, address, out AddressTable.Entry removed))
+            if (!s_tracing)
                 return default;
+            TraceHeader* header = HeaderOf(domain, address, named, out HeapLock* held);
+            AddressTable.Entry removed = default;
+            if (header != null)
+            {
+                if (header->Traceback != 0)
+                    removed = new AddressTable.Entry { Domain = domain, Address = address, Value = header->Size, Extra = header->Traceback };
+                header->Traceback = 0;
+                if (held != null)
+                    held->Exit();
+            }
+            else if (!s_traces.Remove(domain, address, out removed))
+            {
+                return default;
+            }
             s_traced -= removed.Value;
             return removed;
         }
@@ -444,14 +531,8 @@ internal static unsafe partial class Tracer
         s_lock.Enter();
         try
         {
-            if (s_tracing && s_traces.Set(trace.Domain, trace.Address, trace.Value, trace.Extra, out bool replaced, out AddressTable.Entry previous))
-            {
-                if (replaced)
-                    s_traced -= previous.Value;
-                s_traced += trace.Value;
-                if (s_traced > s_peak)
-                    s_peak = s_traced;
-            }
+            if (s_tracing)
+                StoreTrace(trace, named: false);
         }
         finally
         {
@@ -518,7 +599,7 @@ internal static unsafe partial class Tracer
             EnterGuard();
         try
         {
-            return AddTrace(domain, address, size, Call.UnknownCaller) ? 0 : -1;
+            return AddTrace(domain, address, size, Call.UnknownCaller, named: true) ? 0 : -1;
         }
         finally
         {
@@ -532,7 +613,7 @@ internal static unsafe partial class Tracer
     {
         if (!s_tracing)
             return -2;
-        RemoveTrace(domain, address);
+        RemoveTraceEntry(domain, address, named: true);
         return 0;
     }
 
@@ -571,9 +652,17 @@ internal static unsafe partial class Tracer
     internal static nuint TracerMemory()
     {
         s_lock.Enter();
-        nuint bytes = s_traces.MemoryBytes + s_tracebacks.MemoryBytes + s_filenames.MemoryBytes;
+        var headers = new CountHeaderTraces();
+        Pymalloc.Pymalloc.ForEachTracedBlock(ref headers);
+        nuint bytes = s_traces.MemoryBytes + s_tracebacks.MemoryBytes + s_filenames.MemoryBytes + headers.Count * Pymalloc.Pymalloc.TraceHeaderSize;
         s_lock.Exit();
         return bytes;
+    }
+
+    private struct CountHeaderTraces : ITracedBlockVisitor
+    {
+        public nuint Count;
+        public void Visit(TraceHeader* header, void* data) => Count++;
     }
 
     /// <summary>The traceback of a traced block of domain 0 (for the debug hooks' dump), as
@@ -586,8 +675,13 @@ internal static unsafe partial class Tracer
         {
             if (!s_tracing)
                 return null;
-            AddressTable.Entry* e = s_traces.Find(DefaultDomain, address);
-            nuint traceback = e != null ? e->Extra : FreeingSlot.TracebackOf(address);
+            TraceHeader* h = HeaderOf(DefaultDomain, address, named: true, out HeapLock* held);
+            AddressTable.Entry* e = h == null ? s_traces.Find(DefaultDomain, address) : null;
+            nuint traceback = h != null ? h->Traceback : e != null ? e->Extra : 0;
+            if (held != null)
+                held->Exit();
+            if (traceback == 0)
+                traceback = FreeingSlot.TracebackOf(address);
             if (traceback == 0)
                 return null;
             header = (TracebackHeader*)InternTable.Data((InternTable.Block*)traceback);
@@ -618,39 +712,23 @@ internal static unsafe partial class Tracer
     /// each distinct traceback's frames, named after the lock is released.</summary>
     internal static List<(uint Domain, ulong Size, nint Traceback)> CopyTraces(Dictionary<nint, ((string File, uint Line)[] Frames, ushort Total)> tracebacks)
     {
-        var traces = new List<(uint, ulong, nint)>();
-        var raw = new Dictionary<nint, TraceFrame[]>();
-        var totals = new Dictionary<nint, ushort>();
+        var copier = new TraceCopier { Traces = new(), Frames = new(), Totals = new() };
         s_lock.Enter();
         try
         {
             AddressTable.Entry* slots = s_traces.Slots;
             for (nuint i = 0; i < s_traces.Capacity; i++)
-            {
-                if (slots[i].Address == 0)
-                    continue;
-                nint tb = (nint)slots[i].Extra;
-                traces.Add((slots[i].Domain, (ulong)slots[i].Value, tb));
-                if (raw.ContainsKey(tb))
-                    continue;
-                var header = (TracebackHeader*)InternTable.Data((InternTable.Block*)tb);
-                var copy = new TraceFrame[header->NFrame];
-                var frames = (TraceFrame*)(header + 1);
-                for (int f = 0; f < copy.Length; f++)
-                {
-                    copy[f] = frames[f];
-                    if (copy[f].Pc == 0)   // keep the name as a managed string: the table may be cleared
-                        copy[f].Filename = (byte*)Marshal.StringToCoTaskMemUTF8(Marshal.PtrToStringUTF8((nint)frames[f].Filename));
-                }
-                raw[tb] = copy;
-                totals[tb] = header->TotalNFrame;
-            }
+                if (slots[i].Address != 0)
+                    copier.Copy(slots[i].Domain, slots[i].Value, slots[i].Extra);
+            if (s_tracing)
+                Pymalloc.Pymalloc.ForEachTracedBlock(ref copier);
         }
         finally
         {
             s_lock.Exit();
         }
-        foreach (var (tb, frames) in raw)
+        Dictionary<nint, ushort> totals = copier.Totals;
+        foreach (var (tb, frames) in copier.Frames)
         {
             var named = new (string, uint)[frames.Length];
             for (int f = 0; f < frames.Length; f++)
@@ -665,7 +743,37 @@ internal static unsafe partial class Tracer
             }
             tracebacks[tb] = (named, totals[tb]);
         }
-        return traces;
+        return copier.Traces;
+    }
+
+    /// <summary>Copies traces and their tracebacks' frames (names as managed strings: the
+    /// tables may be cleared once the lock is released).</summary>
+    private struct TraceCopier : ITracedBlockVisitor
+    {
+        public List<(uint Domain, ulong Size, nint Traceback)> Traces;
+        public Dictionary<nint, TraceFrame[]> Frames;
+        public Dictionary<nint, ushort> Totals;
+
+        public void Visit(TraceHeader* header, void* data) => Copy(DefaultDomain, header->Size, header->Traceback);
+
+        public void Copy(uint domain, nuint size, nuint traceback)
+        {
+            nint tb = (nint)traceback;
+            Traces.Add((domain, (ulong)size, tb));
+            if (Frames.ContainsKey(tb))
+                return;
+            var header = (TracebackHeader*)InternTable.Data((InternTable.Block*)tb);
+            var copy = new TraceFrame[header->NFrame];
+            var frames = (TraceFrame*)(header + 1);
+            for (int f = 0; f < copy.Length; f++)
+            {
+                copy[f] = frames[f];
+                if (copy[f].Pc == 0)
+                    copy[f].Filename = (byte*)Marshal.StringToCoTaskMemUTF8(Marshal.PtrToStringUTF8((nint)frames[f].Filename));
+            }
+            Frames[tb] = copy;
+            Totals[tb] = header->TotalNFrame;
+        }
     }
 }
 

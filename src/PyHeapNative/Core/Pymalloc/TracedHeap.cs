@@ -1,0 +1,170 @@
+// The traced heap: where tracemalloc keeps the blocks it traces over pymalloc itself, each
+// with its trace in a header just before the caller's data.
+//
+//     pool of the traced heap (PoolHeader.Heap == TracedHeap), class of n + 16 bytes
+//     +--------+---------------------+------------------+---------------------+-- ...
+//     | header |  size  | traceback  |  caller's data   |  size  | traceback  |
+//     +--------+---------------------+------------------+---------------------+-- ...
+//              ^ block                ^ what malloc returned (block + 16)
+//
+// A trace in a table keyed by address costs two random accesses of a table as large as the
+// heap's block count (insert at malloc, remove at free): when the blocks do not fit in the
+// cache, both miss, and tracing costs three times the work it watches. In the header, the
+// trace is on the line of the block that malloc and free touch anyway.
+//
+// Which blocks have headers is told by their pool: a pool belongs to one heap, and only
+// traced requests of 1..496 bytes (496 + 16 fills the largest class) are served from this
+// heap, by tracemalloc's wrapper while it traces (Tracer.Malloc; Native/phn_fast_trace.h).
+// Every other path that gets such a block back translates: pymalloc's free and realloc take
+// the caller's pointer and find the block 16 bytes below it. No thread is given this heap,
+// so it is never biased: its class lines are always entered with their locks.
+//
+// The invariant: the traceback word of a block of the traced heap is not 0 exactly when the
+// block holds a trace. The tracer's lock guards the header words; the tracer clears the word
+// (current -= size) before it frees a block, and clears every word when tracing stops or its
+// traces are cleared (ForEachTracedBlock, which reaches free blocks too, so nothing points
+// into the tracer's cleared tables). A block joins the heap with the word 0: a virgin block
+// when it is threaded (both the C and managed pool extensions clear the word of every
+// virgin block, whatever its heap: one store), the blocks of a pool that joins the heap
+// here. A free that bypasses the tracer (pymalloc's own functions while tracing) leaves a
+// trace, as it leaves one in a table; the next trace of the block replaces it.
+//
+// Lock order: the tracer's lock, then a class lock of the traced heap, then the arena lock.
+// Nothing here is called with the tracer's lock held that could call user code (a pool that
+// needs an arena is taken by MallocTraced, before the tracer takes its lock).
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using PyHeapNative.Core.Runtime;
+using static PyHeapNative.Core.Pymalloc.Tunables;
+
+namespace PyHeapNative.Core.Pymalloc;
+
+/// <summary>trace_header of Native/phn_fast.h: the 16 bytes before a traced-heap block's data.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct TraceHeader
+{
+    public nuint Size;        // the requested size
+    public nuint Traceback;   // the interned traceback (Tracer's InternTable block); 0: no trace
+}
+
+/// <summary>What ForEachTracedBlock calls for each block with a trace.</summary>
+internal unsafe interface ITracedBlockVisitor
+{
+    void Visit(TraceHeader* header, void* data);
+}
+
+internal static unsafe partial class Pymalloc
+{
+    internal const uint TracedHeap = HeapCount;
+    internal const int TraceHeaderSize = 16;
+    /// <summary>The largest request the traced heap serves.</summary>
+    internal const nuint TracedMaxRequest = SmallRequestThreshold - TraceHeaderSize;
+
+    /// <summary>A block of 1..TracedMaxRequest bytes from the traced heap, its header's
+    /// traceback 0 (unless a free bypassed the tracer); null when the size does not fit or
+    /// no arena could be had (then the caller uses the ordinary path).</summary>
+    internal static void* MallocTraced(nuint nbytes)
+    {
+        if (nbytes - 1 >= TracedMaxRequest)
+            return null;
+        uint list = TracedHeap * NumSizeClasses + (uint)((nbytes + TraceHeaderSize - 1) >> AlignmentShift);
+        HeapLock* l = EnterClass(list);
+        byte* bp = AllocateBlock(list);
+        l->Exit();
+        return bp == null ? null : bp + TraceHeaderSize;
+    }
+
+    /// <summary>Where a block pymalloc handed out starts: its pointer, or 16 bytes below it in
+    /// the traced heap.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static byte* BlockOf(PoolHeader* pool, void* p) =>
+        pool->Heap == TracedHeap ? (byte*)p - TraceHeaderSize : (byte*)p;
+
+    /// <summary>The header of p, a block the caller holds (not one named by a user), or null
+    /// when p is not in the traced heap.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static TraceHeader* TraceHeaderOf(void* p) =>
+        ArenaMap.Owns(p) && PoolOf(p)->Heap == TracedHeap ? (TraceHeader*)((byte*)p - TraceHeaderSize) : null;
+
+    /// <summary>For an address a user names (track, untrack, a traceback's lookup): when p is
+    /// the data of a block of the traced heap that is handed out, its header, with the
+    /// pool's class lock held (returned: the caller exits it once done with the header);
+    /// else null and no lock. The tracer's lock is held.</summary>
+    internal static HeapLock* EnterLiveTracedBlock(void* p, out TraceHeader* header)
+    {
+        header = null;
+        if (!ArenaMap.Owns(p))
+            return null;
+        PoolHeader* pool = PoolOf(p);
+        if (Volatile.Read(ref pool->Heap) != TracedHeap)
+            return null;
+        // The pool may change heap or class until its lock is held: look again under it.
+        uint sizeIndex = Volatile.Read(ref pool->SizeIndex);
+        if (sizeIndex >= NumSizeClasses)
+            return null;
+        HeapLock* l = EnterClass(TracedHeap * NumSizeClasses + sizeIndex);
+        byte* block = (byte*)p - TraceHeaderSize;
+        nuint offset = (nuint)(block - (byte*)pool);
+        uint size = IndexToSize(sizeIndex);
+        bool live = pool->Heap == TracedHeap && pool->SizeIndex == sizeIndex && pool->Count != 0
+            && offset >= PoolOverhead && offset < pool->NextOffset && (offset - PoolOverhead) % size == 0;
+        for (byte* b = pool->FreeBlock; live && b != null; b = *(byte**)b)
+            live = b != block;
+        if (!live)
+        {
+            l->Exit();
+            return null;
+        }
+        header = (TraceHeader*)block;
+        return l;
+    }
+
+    /// <summary>A pool joins the traced heap: the traceback words of its threaded blocks
+    /// (none of them handed out) become 0. The class lock is held.</summary>
+    private static void ForgetTraceWords(PoolHeader* pool)
+    {
+        uint size = IndexToSize(pool->SizeIndex);
+        for (uint offset = PoolOverhead; offset < pool->NextOffset; offset += size)
+            ((TraceHeader*)((byte*)pool + offset))->Traceback = 0;
+    }
+
+    /// <summary>Calls visitor.Visit for every block of the traced heap whose traceback word
+    /// is not 0, free blocks included (see above), with the traced heap's class locks and
+    /// the arena lock held; it may change the header. The tracer's lock is held.</summary>
+    internal static void ForEachTracedBlock<TVisitor>(ref TVisitor visitor) where TVisitor : struct, ITracedBlockVisitor
+    {
+        uint first = TracedHeap * NumSizeClasses;
+        for (uint c = 0; c < NumSizeClasses; c++)
+            EnterClass(first + c);
+        ArenaLock.Enter();
+        try
+        {
+            for (uint i = 0; i < s_maxArenas; i++)
+            {
+                ArenaObject* arena = &s_arenas[i];
+                if (arena->Address == 0)
+                    continue;
+                nuint pool = (arena->Address + PoolSizeMask) & ~PoolSizeMask;
+                for (; pool < (nuint)arena->PoolAddress; pool += PoolSize)
+                {
+                    var p = (PoolHeader*)pool;
+                    if (p->Heap != TracedHeap || p->SizeIndex >= NumSizeClasses)
+                        continue;
+                    uint size = IndexToSize(p->SizeIndex);
+                    for (uint offset = PoolOverhead; offset < p->NextOffset; offset += size)
+                    {
+                        var header = (TraceHeader*)(pool + offset);
+                        if (header->Traceback != 0)
+                            visitor.Visit(header, header + 1);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            ArenaLock.Exit();
+            for (uint c = NumSizeClasses; c-- > 0;)
+                ClassLock(first + c)->Exit();
+        }
+    }
+}
