@@ -1737,6 +1737,116 @@ static void test_traced_heap_arena_callbacks(void) {
     }
 }
 
+/* A frame provider that frees a traced block (untraced: it runs inside a traced call). */
+static void* g_provider_frees;
+static int32_t PHN_CALL freeing_provider(void* ctx, phn_frame* frames, int32_t max, int32_t* total) {
+    (void)ctx;
+    if (g_provider_frees) {
+        phn_mem_free(g_provider_frees);
+        g_provider_frees = NULL;
+    }
+    if (max < 1) return 0;
+    frames[0].filename = "provider.py";
+    frames[0].lineno = 1;
+    *total = 1;
+    return 1;
+}
+
+static void test_traced_heap_untraced_frees(void) {
+    CHECK_BODY("traced heap: a traced block freed through pymalloc's own functions (phn_get_allocator's table, taken before tracing): its trace is forgotten (current 0), the heap is valid, and the block's next trace counts once") {
+        phn_allocator pym;
+        phn_tracemalloc_stop();
+        result = phn_get_allocator(PHN_DOMAIN_MEM, &pym) == PHN_OK && fresh_start(1);
+        void* p = phn_mem_malloc(100);
+        result = result && p && traced_current() == 100;
+        if (p) pym.free(pym.ctx, p);
+        result = result && traced_current() == 0 && phn_validate() == PHN_OK;
+        void* q = phn_mem_malloc(100);
+        result = result && q == p && traced_current() == 100;
+        phn_mem_free(q);
+        result = result && traced_current() == 0 && phn_validate() == PHN_OK;
+        phn_tracemalloc_stop();
+    }
+    CHECK_BODY("traced heap: a frame provider freeing a traced block (an untraced call): the trace goes with the block; the next traced allocations count once each") {
+        result = fresh_start(1);
+        void* p = phn_mem_malloc(64);
+        g_provider_frees = p;
+        result = result && p && traced_current() == 64 && phn_tracemalloc_set_frame_provider(freeing_provider, NULL) == PHN_OK;
+        void* q = phn_mem_malloc(200);   /* the provider frees p while this call is traced */
+        result = result && q && g_provider_frees == NULL && traced_current() == 200 && phn_validate() == PHN_OK;
+        void* r = phn_mem_malloc(64);    /* p's block again */
+        result = result && r == p && traced_current() == 264;
+        phn_tracemalloc_set_frame_provider(NULL, NULL);
+        phn_mem_free(q);
+        phn_mem_free(r);
+        result = result && traced_current() == 0 && phn_validate() == PHN_OK;
+        phn_tracemalloc_stop();
+    }
+}
+
+/* Pools move between the traced heap and the others while another thread tracks and untracks
+ * addresses in and around freed blocks: nothing it does may touch a block. */
+enum { NAMING_SLOTS = 512 };
+static void* volatile g_recent[NAMING_SLOTS];
+static volatile int g_naming_done;
+
+static void* naming_thread(void* arg) {
+    (void)arg;
+    uint64_t x = 0x1234567;
+    long n = 0;
+    while (!g_naming_done) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        uintptr_t a = U(g_recent[(x >> 33) % NAMING_SLOTS]);
+        if (a == 0) continue;
+        a += (uintptr_t)((x >> 20) % 3) * 16 - 16;   /* the address, 16 below or 16 above */
+        phn_tracemalloc_track(PHN_TRACE_DOMAIN_DEFAULT, a, 1);
+        phn_tracemalloc_untrack(PHN_TRACE_DOMAIN_DEFAULT, a);
+        n++;
+    }
+    return (void*)n;
+}
+
+static void test_traced_heap_naming_race(void) {
+    enum { LIVE = 2000, ROUNDS = 40 };
+    static unsigned char* live[LIVE];
+    static size_t sizes[LIVE];
+    CHECK_BODY("traced heap: another thread tracks and untracks addresses of freed blocks while pools are emptied and taken again (traced and untraced sizes): every live block keeps its data, the traced memory is exact at the end, the heap is valid") {
+        result = fresh_start(1);
+        memset((void*)g_recent, 0, sizeof g_recent);
+        g_naming_done = 0;
+        pthread_t th;
+        int started = result && pthread_create(&th, NULL, naming_thread, NULL) == 0;
+        uint64_t x = 99;
+        size_t k = 0;
+        for (int round = 0; round < ROUNDS && result; round++) {
+            for (int i = 0; i < LIVE && result; i++) {
+                x = x * 6364136223846793005ull + 1442695040888963407ull;
+                sizes[i] = 1 + (x >> 40) % 512;
+                live[i] = phn_mem_malloc(sizes[i]);
+                result = live[i] != NULL;
+                if (result) fill_pattern(live[i], sizes[i], (unsigned)(round * LIVE + i));
+            }
+            for (int i = 0; i < LIVE && result; i++)
+                result = check_pattern(live[i], sizes[i], (unsigned)(round * LIVE + i));
+            for (int i = 0; i < LIVE && result; i++) {
+                phn_mem_free(live[i]);
+                g_recent[k++ % NAMING_SLOTS] = live[i];
+            }
+            if (round % 8 == 7) phn_tracemalloc_clear_traces();
+        }
+        g_naming_done = 1;
+        void* named = NULL;
+        if (started) pthread_join(th, &named);
+        result = result && started && named != NULL && phn_validate() == PHN_OK;
+        phn_tracemalloc_clear_traces();
+        void* p = phn_mem_malloc(48);
+        result = result && p && traced_current() == 48;
+        phn_mem_free(p);
+        result = result && traced_current() == 0;
+        phn_tracemalloc_stop();
+    }
+}
+
 /* ------------------------------------------------------------------ stop restores, bad handles */
 
 static void test_stop_restores(void) {
@@ -2134,6 +2244,8 @@ int main(int argc, char** argv) {
     test_traced_heap_lifetimes();
     test_traced_heap_track();
     test_traced_heap_arena_callbacks();
+    test_traced_heap_untraced_frees();
+    test_traced_heap_naming_race();
     test_stop_restores();
     test_bad_handles();
 

@@ -172,9 +172,9 @@ internal static unsafe class MemExports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "phnimpl_trace_restore", CallConvs = [typeof(CallConvCdecl)])]
-    public static void TraceRestore(void* ptr, nuint size, nuint traceback)
+    public static void TraceRestore(void* ptr, nuint size, nuint traceback, uint generation)
     {
-        try { Core.Tracing.Tracer.RestoreTrace((nuint)ptr, size, traceback); }
+        try { Core.Tracing.Tracer.RestoreTrace((nuint)ptr, size, traceback, generation); }
         catch (Exception e) { ExportGuard.Failed(e, "phn_mem_realloc"); }
     }
 

@@ -29,6 +29,7 @@ PHN_IMPL int phn_trace_realloc(const tracing_api* api, void* ptr, size_t size, v
         return 0;
     address_entry old;
     old.address = 0;
+    uint32_t generation = *phn_trace_state.generation;
     if (*phn_trace_state.tracing)
         remove_locked(ptr, phn_trace_header_of(ptr), &old);
     phn_unlock(phn_trace_state.lock);
@@ -36,7 +37,7 @@ PHN_IMPL int phn_trace_realloc(const tracing_api* api, void* ptr, size_t size, v
     if (p2 == NULL) {
         /* ptr is untouched: its trace comes back (rare, so the managed tracer does it). */
         if (old.address != 0)
-            phnimpl_trace_restore(ptr, old.value, old.extra);
+            phnimpl_trace_restore(ptr, old.value, old.extra, generation);
         *out = NULL;
         return 1;
     }

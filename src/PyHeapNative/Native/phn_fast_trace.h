@@ -37,6 +37,7 @@ typedef struct trace_state {
     size_t* peak;
     const uint64_t* single_pcs;    /* SingleFrameCache: return addresses, then their tracebacks */
     const uint64_t* single_tracebacks;
+    const uint32_t* generation;    /* Tracer.s_generation: +1 at each clear of the traces */
 } trace_state;
 
 PHN_IMPL extern trace_state phn_trace_state;
@@ -48,7 +49,7 @@ PHN_IMPL extern volatile int phn_trace_configured;
  * phn_trace_add_slow (phn_fast_trace.c): each of them calls one managed function only, its
  * own (tests/PyHeapNative.Tests/AbiModel.cs checks that). */
 PHN_IMPL void* phnimpl_trace_add(void* p, size_t size, void* caller, int32_t realloc);
-PHN_IMPL void phnimpl_trace_restore(void* p, size_t size, size_t traceback);
+PHN_IMPL void phnimpl_trace_restore(void* p, size_t size, size_t traceback, uint32_t generation);
 PHN_IMPL void* phn_trace_add_slow(void* p, size_t size, void* caller, int32_t realloc);
 
 /* Tracer.Untraced's re-entrancy test and the single-frame condition of Tracer.AddTrace, read
@@ -60,12 +61,16 @@ static inline int fast_tracing(const tracing_api* api) {
     return __atomic_load_n(gate, __ATOMIC_RELAXED) == 0 && api->underlying.kind == BACKEND_PYMALLOC;
 }
 
-/* The caller's interned one-frame traceback from the single-frame cache, or 0 (a miss: the
- * managed tracer interns it). Lock held. */
+/* The caller's interned one-frame traceback from the single-frame cache, or 0 when the
+ * managed tracer must record the trace: a miss (it interns the traceback), or the gate
+ * closed since it was read before the lock (a stray trace, whose table entry the managed
+ * tracer drops when the block's header gets a trace: Tracer.StoreTrace). Lock held. */
 static inline __attribute__((always_inline)) size_t cached_traceback(void* caller) {
     uint64_t pc = (uint64_t)(uintptr_t)caller;
     size_t slot = (size_t)((pc * 0x9E3779B97F4A7C15ull) >> 56);
-    return phn_trace_state.single_pcs[slot] == pc && pc != 0 ? (size_t)phn_trace_state.single_tracebacks[slot] : 0;
+    if (phn_trace_state.single_pcs[slot] != pc || pc == 0 || *phn_trace_state.gate != 0)
+        return 0;
+    return (size_t)phn_trace_state.single_tracebacks[slot];
 }
 
 static inline __attribute__((always_inline)) void count_traced(size_t size) {

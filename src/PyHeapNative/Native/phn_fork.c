@@ -1,9 +1,10 @@
 /* phn_fork.c - the allocator across fork(). As glibc's malloc does, the library takes its
  * allocation locks just before a fork and gives them back just after it, in the parent and in
  * the child: a child never starts with a lock held, or a heap marked busy, by a thread it does
- * not have. The locks, in this order:
- *   tracemalloc's lock, then the debug hooks' live-block registry's (each is held only around
- *     its table: nothing takes another lock of the library while holding one);
+ * not have. The locks, in this order (the library's own order):
+ *   tracemalloc's lock (held around its tables, and with it the class locks of the traced
+ *     heap and the arena lock: Core/Pymalloc/TracedHeap.cs), then the debug hooks'
+ *     live-block registry's (held only around its table);
  *   every class lock, class lines by index (a heap biased to another thread is revoked first:
  *     that thread will not exist in the child; the forking thread's own heap keeps its bias,
  *     the child's only thread has the same identity);

@@ -10,8 +10,8 @@
 #define ABI_FIXTURE_HIDDEN __attribute__((visibility("hidden")))
 
 /* WRONG: parameter 2 is uint32_t; MemExports.TraceRestore (phnimpl_trace_restore) takes
- * (void* p, nuint size, nuint traceback), as phn_fast_trace.c declares it. */
-ABI_FIXTURE_HIDDEN void phnimpl_trace_restore(void* p, uint32_t size, size_t traceback);
+ * (void* p, nuint size, nuint traceback, uint generation), as phn_fast_trace.h declares it. */
+ABI_FIXTURE_HIDDEN void phnimpl_trace_restore(void* p, uint32_t size, size_t traceback, uint32_t generation);
 
 /* WRONG: no [UnmanagedCallersOnly] method of the library has this entry point. */
 ABI_FIXTURE_HIDDEN int32_t phnimpl_abi_fixture_missing(void* p);
@@ -23,7 +23,7 @@ ABI_FIXTURE_HIDDEN void phnimpl_pymalloc_free(void* p);
  * them an exported shim). */
 static inline void abi_fixture_free(void* p) { phnimpl_pymalloc_free(p); }
 
-static void abi_fixture_restore(void* p, size_t size) { phnimpl_trace_restore(p, (uint32_t)size, 0); }
+static void abi_fixture_restore(void* p, size_t size) { phnimpl_trace_restore(p, (uint32_t)size, 0, 0); }
 
 ABI_FIXTURE_HIDDEN int32_t abi_fixture_calls(void* p, size_t size) {
     abi_fixture_restore(p, size);

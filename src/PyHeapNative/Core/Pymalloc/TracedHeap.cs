@@ -20,14 +20,17 @@
 // so it is never biased: its class lines are always entered with their locks.
 //
 // The invariant: the traceback word of a block of the traced heap is not 0 exactly when the
-// block holds a trace. The tracer's lock guards the header words; the tracer clears the word
-// (current -= size) before it frees a block, and clears every word when tracing stops or its
-// traces are cleared (ForEachTracedBlock, which reaches free blocks too, so nothing points
-// into the tracer's cleared tables). A block joins the heap with the word 0: a virgin block
-// when it is threaded (both the C and managed pool extensions clear the word of every
-// virgin block, whatever its heap: one store), the blocks of a pool that joins the heap
-// here. A free that bypasses the tracer (pymalloc's own functions while tracing) leaves a
-// trace, as it leaves one in a table; the next trace of the block replaces it.
+// block holds a trace; so a free block's is 0 (its first word, the size, is pymalloc's
+// free-list link once it is free). The tracer's lock guards the header words. The tracer
+// clears the word (current -= size) before it frees a block, and clears every word when
+// tracing stops or its traces are cleared (ForEachTracedBlock). A free that does not go
+// through the tracer's removal (a call the tracer passes through untraced: from a frame
+// provider, below the debug hooks; pymalloc's own functions called directly) finds the word
+// set and has the tracer forget the trace first (TraceForgetter, before the class lock), as
+// the tracer would have; the C free paths leave such a block to the managed path. A block
+// joins the heap with the word 0: a virgin block when it is threaded (both the C and managed
+// pool extensions clear the word of every virgin block, whatever its heap: one store), the
+// blocks of a pool that joins the heap here.
 //
 // Lock order: the tracer's lock, then a class lock of the traced heap, then the arena lock.
 // Nothing here is called with the tracer's lock held that could call user code (a pool that
@@ -56,6 +59,24 @@ internal unsafe interface ITracedBlockVisitor
 internal static unsafe partial class Pymalloc
 {
     internal const uint TracedHeap = HeapCount;
+
+    /// <summary>Set by the tracer: forgets the trace in the header of p, a block of the
+    /// traced heap about to be freed or moved by pymalloc (Tracer.ForgetHeaderTrace). Called
+    /// without a pymalloc lock.</summary>
+    internal static delegate*<void*, void> TraceForgetter;
+
+    /// <summary>Before pymalloc frees or moves p, a block of pool: a trace still in its header
+    /// is forgotten (the tracer did not remove it: see above).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ForgetStrayTrace(PoolHeader* pool, void* p)
+    {
+        if (HasStrayTrace(pool, p))
+            TraceForgetter(p);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool HasStrayTrace(PoolHeader* pool, void* p) =>
+        pool->Heap == TracedHeap && Volatile.Read(ref ((TraceHeader*)p - 1)->Traceback) != 0 && TraceForgetter != null;
     internal const int TraceHeaderSize = 16;
     /// <summary>The largest request the traced heap serves.</summary>
     internal const nuint TracedMaxRequest = SmallRequestThreshold - TraceHeaderSize;
@@ -93,30 +114,46 @@ internal static unsafe partial class Pymalloc
     internal static HeapLock* EnterLiveTracedBlock(void* p, out TraceHeader* header)
     {
         header = null;
-        if (!ArenaMap.Owns(p))
-            return null;
         PoolHeader* pool = PoolOf(p);
+        if (!ArenaMap.Owns(p) || !ArenaMap.Owns(pool))   // the header of a misaligned arena's head is not ours
+            return null;
         if (Volatile.Read(ref pool->Heap) != TracedHeap)
             return null;
-        // The pool may change heap or class until its lock is held: look again under it.
         uint sizeIndex = Volatile.Read(ref pool->SizeIndex);
         if (sizeIndex >= NumSizeClasses)
             return null;
+        // The class lock pins a pool of the class that has a live block; an empty pool may be
+        // taken by any heap meanwhile, under the arena lock: look again under both.
         HeapLock* l = EnterClass(TracedHeap * NumSizeClasses + sizeIndex);
+        ArenaLock.Enter();
+        bool live = IsCarvedPool(pool) && pool->Heap == TracedHeap && pool->SizeIndex == sizeIndex && pool->Count != 0;
+        ArenaLock.Exit();
         byte* block = (byte*)p - TraceHeaderSize;
         nuint offset = (nuint)(block - (byte*)pool);
         uint size = IndexToSize(sizeIndex);
-        bool live = pool->Heap == TracedHeap && pool->SizeIndex == sizeIndex && pool->Count != 0
-            && offset >= PoolOverhead && offset < pool->NextOffset && (offset - PoolOverhead) % size == 0;
-        for (byte* b = pool->FreeBlock; live && b != null; b = *(byte**)b)
+        live = live && offset >= PoolOverhead && offset < pool->NextOffset && (offset - PoolOverhead) % size == 0;
+        uint free = 0, capacity = BlocksPerPool(sizeIndex);
+        for (byte* b = pool->FreeBlock; live && b != null && free++ <= capacity; b = *(byte**)b)
             live = b != block;
-        if (!live)
+        if (!live || free > capacity)   // free, or a free list that a double free made a cycle
         {
             l->Exit();
             return null;
         }
         header = (TraceHeader*)block;
         return l;
+    }
+
+    /// <summary>Whether pool is a pool carved from an arena in use (not a header of garbage a
+    /// user's arena allocator left). The arena lock is held.</summary>
+    private static bool IsCarvedPool(PoolHeader* pool)
+    {
+        uint index = pool->ArenaIndex;
+        if (index >= s_maxArenas || s_arenas[index].Address == 0)
+            return false;
+        ArenaObject* arena = &s_arenas[index];
+        nuint first = (arena->Address + PoolSizeMask) & ~PoolSizeMask;
+        return (nuint)pool >= first && (nuint)pool < (nuint)arena->PoolAddress;
     }
 
     /// <summary>A pool joins the traced heap: the traceback words of its threaded blocks

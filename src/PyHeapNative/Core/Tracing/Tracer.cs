@@ -48,6 +48,7 @@ internal static unsafe partial class Tracer
     private static InternTable s_filenames;
     private static nuint s_traced;
     private static nuint s_peak;
+    private static uint s_generation;    // +1 at each clear: a traceback taken before is gone
     private static WrapperPerDomain s_wrappers;   // WrapperTable* per domain while tracing
     private static SingleFrameCache s_singleFrames;
     private static AllocatorTable s_cFunctions;
@@ -136,6 +137,7 @@ internal static unsafe partial class Tracer
             }
             s_limit = nframe;
             SetGate(GateDeepLimit, nframe > 1);
+            Pymalloc.Pymalloc.TraceForgetter = &ForgetHeaderTraceOf;
             s_tracing = true;
             for (int domain = 0; domain < 3; domain++)
             {
@@ -218,6 +220,21 @@ internal static unsafe partial class Tracer
         s_peak = 0;
         s_strays = 0;
         SetGate(GateStrays, false);
+        s_generation++;
+    }
+
+    /// <summary>Pymalloc.TraceForgetter: p, a block of the traced heap, is about to be freed
+    /// by a path that did not remove its trace.</summary>
+    private static void ForgetHeaderTraceOf(void* p)
+    {
+        s_lock.Enter();
+        var header = (TraceHeader*)p - 1;
+        if (header->Traceback != 0)
+        {
+            s_traced -= header->Size;
+            header->Traceback = 0;
+        }
+        s_lock.Exit();
     }
 
     private struct ForgetHeaderTraces : ITracedBlockVisitor
@@ -327,7 +344,7 @@ internal static unsafe partial class Tracer
             // The old trace goes before the block may move: once the old address is freed,
             // another thread may be handed it and record a trace of its own. It comes back if
             // the realloc fails (ptr is then untouched).
-            AddressTable.Entry old = RemoveTraceEntry(DefaultDomain, (nuint)ptr);
+            AddressTable.Entry old = RemoveTraceEntry(DefaultDomain, (nuint)ptr, out uint generation);
             if (api->WrapsDebug)
                 FreeingSlot.Set((nuint)ptr, old.Extra);
             void* p2;
@@ -343,7 +360,7 @@ internal static unsafe partial class Tracer
             if (p2 == null)
             {
                 if (old.Address != 0)
-                    RestoreTrace(old);
+                    RestoreTrace(old, generation);
                 return null;
             }
             if (!AddTrace(DefaultDomain, (nuint)p2, size, caller))
@@ -474,11 +491,16 @@ internal static unsafe partial class Tracer
 
     /// <summary>Removes a trace and returns it (Address 0 if there was none). named: as for
     /// AddTrace.</summary>
-    private static AddressTable.Entry RemoveTraceEntry(uint domain, nuint address, bool named = false)
+    private static AddressTable.Entry RemoveTraceEntry(uint domain, nuint address, bool named = false) =>
+        RemoveTraceEntry(domain, address, out _, named);
+
+    /// <summary>The same, with the generation of the traces it was removed from.</summary>
+    private static AddressTable.Entry RemoveTraceEntry(uint domain, nuint address, out uint generation, bool named = false)
     {
         s_lock.Enter();
         try
         {
+            generation = s_generation;
             if (!s_tracing)
                 return default;
             TraceHeader* header = HeaderOf(domain, address, named, out HeapLock* held);
@@ -521,17 +543,18 @@ internal static unsafe partial class Tracer
     }
 
     /// <summary>The C fast path's realloc failed: ptr's trace comes back.</summary>
-    internal static void RestoreTrace(nuint address, nuint size, nuint traceback) =>
-        RestoreTrace(new AddressTable.Entry { Domain = DefaultDomain, Address = address, Value = size, Extra = traceback });
+    internal static void RestoreTrace(nuint address, nuint size, nuint traceback, uint generation) =>
+        RestoreTrace(new AddressTable.Entry { Domain = DefaultDomain, Address = address, Value = size, Extra = traceback }, generation);
 
-    /// <summary>Puts back a trace removed by a realloc that failed. The table had room for
-    /// it a moment ago; if tracing was cleared meanwhile, the trace is simply gone.</summary>
-    private static void RestoreTrace(in AddressTable.Entry trace)
+    /// <summary>Puts back a trace removed (in generation) by a realloc that failed. The table
+    /// had room for it a moment ago; if the traces were cleared meanwhile (their tracebacks
+    /// with them), it is simply gone.</summary>
+    private static void RestoreTrace(in AddressTable.Entry trace, uint generation)
     {
         s_lock.Enter();
         try
         {
-            if (s_tracing)
+            if (s_tracing && s_generation == generation)
                 StoreTrace(trace, named: false);
         }
         finally
@@ -721,7 +744,16 @@ internal static unsafe partial class Tracer
                 if (slots[i].Address != 0)
                     copier.Copy(slots[i].Domain, slots[i].Value, slots[i].Extra);
             if (s_tracing)
-                Pymalloc.Pymalloc.ForEachTracedBlock(ref copier);
+            {
+                // The headers' traces: counted, then gathered into an array made in between,
+                // so that nothing is allocated while pymalloc's locks are held.
+                var counter = new CountHeaderTraces();
+                Pymalloc.Pymalloc.ForEachTracedBlock(ref counter);
+                var gatherer = new GatherHeaderTraces { Traces = new (nuint, nuint)[counter.Count] };
+                Pymalloc.Pymalloc.ForEachTracedBlock(ref gatherer);
+                foreach (var (size, traceback) in gatherer.Traces)
+                    copier.Copy(DefaultDomain, size, traceback);
+            }
         }
         finally
         {
@@ -746,15 +778,23 @@ internal static unsafe partial class Tracer
         return copier.Traces;
     }
 
+    /// <summary>(size, traceback) of every header trace; the tracer's lock keeps their number
+    /// what CountHeaderTraces found.</summary>
+    private struct GatherHeaderTraces : ITracedBlockVisitor
+    {
+        public (nuint Size, nuint Traceback)[] Traces;
+        private int _n;
+
+        public void Visit(TraceHeader* header, void* data) => Traces[_n++] = (header->Size, header->Traceback);
+    }
+
     /// <summary>Copies traces and their tracebacks' frames (names as managed strings: the
     /// tables may be cleared once the lock is released).</summary>
-    private struct TraceCopier : ITracedBlockVisitor
+    private struct TraceCopier
     {
         public List<(uint Domain, ulong Size, nint Traceback)> Traces;
         public Dictionary<nint, TraceFrame[]> Frames;
         public Dictionary<nint, ushort> Totals;
-
-        public void Visit(TraceHeader* header, void* data) => Copy(DefaultDomain, header->Size, header->Traceback);
 
         public void Copy(uint domain, nuint size, nuint traceback)
         {

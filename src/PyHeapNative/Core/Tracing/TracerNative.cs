@@ -20,6 +20,7 @@ internal static unsafe partial class Tracer
         public nuint* Peak;
         public ulong* SinglePcs;
         public ulong* SingleTracebacks;
+        public uint* Generation;
     }
 
 #if !PHN_WINDOWS
@@ -40,11 +41,12 @@ internal static unsafe partial class Tracer
         fixed (nuint* traced = &s_traced)
         fixed (nuint* peak = &s_peak)
         fixed (SingleFrameCache* cache = &s_singleFrames)
+        fixed (uint* generation = &s_generation)
         {
             var state = new NativeState
             {
                 Lock = lockWord, Tracing = tracing, Gate = gate, Traces = traces, Traced = traced, Peak = peak,
-                SinglePcs = cache->Pcs, SingleTracebacks = cache->Blocks,
+                SinglePcs = cache->Pcs, SingleTracebacks = cache->Blocks, Generation = generation,
             };
             NativeConfigure(&state);
         }
