@@ -1832,17 +1832,65 @@ static void test_traced_heap_naming_race(void) {
                 phn_mem_free(live[i]);
                 g_recent[k++ % NAMING_SLOTS] = live[i];
             }
-            if (round % 8 == 7) phn_tracemalloc_clear_traces();
+            if (round % 8 == 7 && round + 1 < ROUNDS) phn_tracemalloc_clear_traces();
         }
         g_naming_done = 1;
         void* named = NULL;
         if (started) pthread_join(th, &named);
-        result = result && started && named != NULL && phn_validate() == PHN_OK;
+        /* Every block freed, every named address untracked: no trace left, none on a free block. */
+        size_t left = traced_current();
+        result = result && started && named != NULL && left == 0 && phn_validate() == PHN_OK;
+        if (!result) fprintf(stderr, "\n  traced memory left %zu, validate: %s\n", left, phn_validate() == PHN_OK ? "ok" : phn_last_error_message());
         phn_tracemalloc_clear_traces();
         void* p = phn_mem_malloc(48);
         result = result && p && traced_current() == 48;
         phn_mem_free(p);
         result = result && traced_current() == 0;
+        phn_tracemalloc_stop();
+    }
+}
+
+/* Another thread tracks the address of a block the main thread frees and allocates again at
+ * once: a track that lands between a free's look at the header and the free itself must not
+ * leave a trace on the free block (its size word becomes the free-list link). */
+static void* volatile g_tracked_block;
+static volatile int g_tracking_done;
+
+static void* tracking_thread(void* arg) {
+    (void)arg;
+    long n = 0;
+    while (!g_tracking_done) {
+        void* p = g_tracked_block;
+        if (p) { phn_tracemalloc_track(PHN_TRACE_DOMAIN_DEFAULT, U(p), 1); n++; }
+    }
+    return (void*)n;
+}
+
+static void test_traced_heap_track_during_free(int32_t nframe) {
+    char name[256];
+    snprintf(name, sizeof name, "traced heap (limit %d): another thread tracks a block while it is freed and allocated again, 100000 times: the traced memory stays that of one block (never a free-list pointer), 0 once it is untracked; the heap is valid", (int)nframe);
+    CHECK_BODY(name) {
+        result = fresh_start(nframe);
+        g_tracked_block = NULL;
+        g_tracking_done = 0;
+        pthread_t th;
+        int started = result && pthread_create(&th, NULL, tracking_thread, NULL) == 0;
+        long bad = -1;
+        size_t seen = 0;
+        void* p = NULL;
+        for (long i = 0; i < 100000 && started && bad < 0; i++) {
+            p = phn_mem_malloc(40);
+            size_t c = traced_current();
+            if (!p || c > 41) { bad = i; seen = c; break; }
+            g_tracked_block = p;
+            phn_mem_free(p);
+        }
+        g_tracking_done = 1;
+        void* tracks = NULL;
+        if (started) pthread_join(th, &tracks);
+        if (p) phn_tracemalloc_untrack(PHN_TRACE_DOMAIN_DEFAULT, U(p));
+        result = result && started && bad < 0 && tracks != NULL && traced_current() == 0 && phn_validate() == PHN_OK;
+        if (!result) fprintf(stderr, "\n  iteration %ld: traced memory %zu; at the end %zu\n", bad, seen, traced_current());
         phn_tracemalloc_stop();
     }
 }
@@ -2246,6 +2294,8 @@ int main(int argc, char** argv) {
     test_traced_heap_arena_callbacks();
     test_traced_heap_untraced_frees();
     test_traced_heap_naming_race();
+    test_traced_heap_track_during_free(1);
+    test_traced_heap_track_during_free(2);
     test_stop_restores();
     test_bad_handles();
 

@@ -79,8 +79,9 @@ static inline __attribute__((always_inline)) void count_traced(size_t size) {
         *phn_trace_state.peak = *phn_trace_state.traced;
 }
 
-/* Puts a trace in a header of the traced heap, replacing the one a free that bypassed the
- * tracer may have left. Lock held. */
+/* Puts a trace in the header of a live block of the traced heap, replacing the one a track
+ * may have put there since the block was taken (or its trace removed, for a realloc). Lock
+ * held. */
 static inline __attribute__((always_inline)) void store_in_header(trace_header* h, size_t size, size_t traceback) {
     if (h->traceback != 0)
         *phn_trace_state.traced -= h->size;

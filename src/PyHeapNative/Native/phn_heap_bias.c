@@ -81,17 +81,21 @@ PHN_IMPL void* phn_pymalloc_alloc_shared(uint32_t idx) {
 
 PHN_IMPL int phn_pymalloc_free_shared(pool_header* pool, void* p) {
     uint32_t heap = pool->heap;
-    if (heap == TRACED_HEAP) {
-        trace_header* h = (trace_header*)p - 1;   /* the block starts at its header */
-        if (__atomic_load_n(&h->traceback, __ATOMIC_RELAXED) != 0)
-            return 0;   /* a trace the tracer did not remove: the managed path forgets it */
-        p = h;
-    }
     heap_bias* b = &phn_heap_bias[heap];
     forget_revoked_bias(b);
     int32_t* lock = (int32_t*)(class_lines_of(heap) + (size_t)pool->szidx * CLASS_LINE);
     if (!phn_class_lock(b, heap, lock, phn_self()))
         return 0;
+    if (heap == TRACED_HEAP) {
+        trace_header* h = (trace_header*)p - 1;   /* the block starts at its header */
+        if (h->traceback != 0) {
+            /* A trace the tracer did not remove (looked at under the class lock, which a
+             * track of the block holds too): the managed path forgets it. */
+            phn_unlock(lock);
+            return 0;
+        }
+        p = h;
+    }
     int done = phn_return_block(pool, (char*)lock, p);
     phn_unlock(lock);
     return done;

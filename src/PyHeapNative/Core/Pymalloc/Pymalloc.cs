@@ -130,8 +130,13 @@ internal static unsafe partial class Pymalloc
         {
             // The size class of a pool cannot change while one of its blocks is live.
             PoolHeader* pool = PoolOf(p);
-            ForgetStrayTrace(pool, p);
             HeapLock* l = EnterClass(ListOfPool(pool));
+            while (HasStrayTrace(pool, p))
+            {
+                l->Exit();   // the tracer's lock comes before a class lock
+                TraceForgetter(p);
+                l = EnterClass(ListOfPool(pool));
+            }
             FreeBlock(BlockOf(pool, p));
             l->Exit();
             return;
@@ -201,17 +206,16 @@ internal static unsafe partial class Pymalloc
             }
             PoolHeader* pool = PoolOf(p);
             uint list = ListOfPool(pool);
-            if (HasStrayTrace(pool, p))
-            {
-                if (held != null)
-                    held->Exit();   // the tracer's lock comes before a class lock
-                held = null;
-                ForgetStrayTrace(pool, p);
-            }
             if (ClassLock(list) != held)
             {
                 if (held != null)
                     held->Exit();
+                held = EnterClass(list);
+            }
+            while (HasStrayTrace(pool, p))
+            {
+                held->Exit();   // the tracer's lock comes before a class lock
+                TraceForgetter(p);
                 held = EnterClass(list);
             }
             FreeBlock(BlockOf(pool, p));

@@ -27,7 +27,9 @@
 // through the tracer's removal (a call the tracer passes through untraced: from a frame
 // provider, below the debug hooks; pymalloc's own functions called directly) finds the word
 // set and has the tracer forget the trace first (TraceForgetter, before the class lock), as
-// the tracer would have; the C free paths leave such a block to the managed path. A block
+// the tracer would have; the C free paths leave such a block to the managed path. They look
+// under the block's class lock, which a track of the block (the only other writer of a word
+// of a block it does not own) also holds, and look again after the forgetting. A block
 // joins the heap with the word 0: a virgin block when it is threaded (both the C and managed
 // pool extensions clear the word of every virgin block, whatever its heap: one store), the
 // blocks of a pool that joins the heap here.
@@ -65,15 +67,8 @@ internal static unsafe partial class Pymalloc
     /// without a pymalloc lock.</summary>
     internal static delegate*<void*, void> TraceForgetter;
 
-    /// <summary>Before pymalloc frees or moves p, a block of pool: a trace still in its header
-    /// is forgotten (the tracer did not remove it: see above).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ForgetStrayTrace(PoolHeader* pool, void* p)
-    {
-        if (HasStrayTrace(pool, p))
-            TraceForgetter(p);
-    }
-
+    /// <summary>Whether p, a block of pool about to be freed, still has a trace in its header
+    /// (the tracer did not remove it: see above). Its class lock is held.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool HasStrayTrace(PoolHeader* pool, void* p) =>
         pool->Heap == TracedHeap && Volatile.Read(ref ((TraceHeader*)p - 1)->Traceback) != 0 && TraceForgetter != null;
@@ -115,18 +110,21 @@ internal static unsafe partial class Pymalloc
     {
         header = null;
         PoolHeader* pool = PoolOf(p);
-        if (!ArenaMap.Owns(p) || !ArenaMap.Owns(pool))   // the header of a misaligned arena's head is not ours
-            return null;
-        if (Volatile.Read(ref pool->Heap) != TracedHeap)
-            return null;
-        uint sizeIndex = Volatile.Read(ref pool->SizeIndex);
-        if (sizeIndex >= NumSizeClasses)
+        // Under the arena lock an arena in the map stays mapped (it leaves the map first), and
+        // a pool's heap and class change only with it held: a first look at the pool.
+        ArenaLock.Enter();
+        bool ours = ArenaMap.Owns(p) && ArenaMap.Owns(pool) && IsCarvedPool(pool) && pool->Heap == TracedHeap
+            && pool->SizeIndex < NumSizeClasses;   // (the header of a misaligned arena's head is not ours)
+        uint sizeIndex = ours ? pool->SizeIndex : 0;
+        ArenaLock.Exit();
+        if (!ours)
             return null;
         // The class lock pins a pool of the class that has a live block; an empty pool may be
         // taken by any heap meanwhile, under the arena lock: look again under both.
         HeapLock* l = EnterClass(TracedHeap * NumSizeClasses + sizeIndex);
         ArenaLock.Enter();
-        bool live = IsCarvedPool(pool) && pool->Heap == TracedHeap && pool->SizeIndex == sizeIndex && pool->Count != 0;
+        bool live = ArenaMap.Owns(pool) && IsCarvedPool(pool) && pool->Heap == TracedHeap && pool->SizeIndex == sizeIndex
+            && pool->Count != 0;
         ArenaLock.Exit();
         byte* block = (byte*)p - TraceHeaderSize;
         nuint offset = (nuint)(block - (byte*)pool);

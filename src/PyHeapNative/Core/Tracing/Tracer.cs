@@ -346,7 +346,7 @@ internal static unsafe partial class Tracer
             // the realloc fails (ptr is then untouched).
             AddressTable.Entry old = RemoveTraceEntry(DefaultDomain, (nuint)ptr, out uint generation);
             if (api->WrapsDebug)
-                FreeingSlot.Set((nuint)ptr, old.Extra);
+                FreeingSlot.Set((nuint)ptr, old.Extra, generation);
             void* p2;
             try
             {
@@ -386,9 +386,9 @@ internal static unsafe partial class Tracer
         if (guard)
             EnterGuard();
         // Before the address can be handed out again.
-        nuint traceback = RemoveTrace(DefaultDomain, (nuint)ptr);
+        nuint traceback = RemoveTraceEntry(DefaultDomain, (nuint)ptr, out uint generation).Extra;
         if (api->WrapsDebug)
-            FreeingSlot.Set((nuint)ptr, traceback);
+            FreeingSlot.Set((nuint)ptr, traceback, generation);
         try
         {
             Domains.Domains.EntryFree(ref api->Underlying, ptr, Call.NestedCaller);
@@ -448,6 +448,8 @@ internal static unsafe partial class Tracer
         TraceHeader* header = HeaderOf(trace.Domain, trace.Address, named, out HeapLock* held);
         if (header != null)
         {
+            // A trace there to replace: the block is live (a free one has none: TracedHeap.cs),
+            // named by a track, or tracked since this library took it from its pool.
             if (header->Traceback != 0)
                 s_traced -= header->Size;
             header->Size = trace.Value;
@@ -485,9 +487,6 @@ internal static unsafe partial class Tracer
         held = Pymalloc.Pymalloc.EnterLiveTracedBlock((void*)address, out TraceHeader* header);
         return header;
     }
-
-    /// <summary>Removes a trace; returns its traceback block (0 if there was none).</summary>
-    internal static nuint RemoveTrace(uint domain, nuint address) => RemoveTraceEntry(domain, address).Extra;
 
     /// <summary>Removes a trace and returns it (Address 0 if there was none). named: as for
     /// AddTrace.</summary>
@@ -704,7 +703,7 @@ internal static unsafe partial class Tracer
             if (held != null)
                 held->Exit();
             if (traceback == 0)
-                traceback = FreeingSlot.TracebackOf(address);
+                traceback = FreeingSlot.TracebackOf(address, s_generation);
             if (traceback == 0)
                 return null;
             header = (TracebackHeader*)InternTable.Data((InternTable.Block*)traceback);
@@ -751,8 +750,8 @@ internal static unsafe partial class Tracer
                 Pymalloc.Pymalloc.ForEachTracedBlock(ref counter);
                 var gatherer = new GatherHeaderTraces { Traces = new (nuint, nuint)[counter.Count] };
                 Pymalloc.Pymalloc.ForEachTracedBlock(ref gatherer);
-                foreach (var (size, traceback) in gatherer.Traces)
-                    copier.Copy(DefaultDomain, size, traceback);
+                for (int i = 0; i < gatherer.Count; i++)
+                    copier.Copy(DefaultDomain, gatherer.Traces[i].Size, gatherer.Traces[i].Traceback);
             }
         }
         finally
@@ -783,9 +782,13 @@ internal static unsafe partial class Tracer
     private struct GatherHeaderTraces : ITracedBlockVisitor
     {
         public (nuint Size, nuint Traceback)[] Traces;
-        private int _n;
+        public int Count;
 
-        public void Visit(TraceHeader* header, void* data) => Traces[_n++] = (header->Size, header->Traceback);
+        public void Visit(TraceHeader* header, void* data)
+        {
+            if (Count < Traces.Length)   // (pymalloc's locks were released between the walks)
+                Traces[Count++] = (header->Size, header->Traceback);
+        }
     }
 
     /// <summary>Copies traces and their tracebacks' frames (names as managed strings: the
@@ -823,11 +826,13 @@ internal static class FreeingSlot
 {
     [ThreadStatic] private static nuint t_address;
     [ThreadStatic] private static nuint t_traceback;
+    [ThreadStatic] private static uint t_generation;   // of the traces it was removed from
 
-    public static void Set(nuint address, nuint traceback)
+    public static void Set(nuint address, nuint traceback, uint generation)
     {
         t_address = address;
         t_traceback = traceback;
+        t_generation = generation;
     }
 
     public static void Clear()
@@ -836,7 +841,9 @@ internal static class FreeingSlot
         t_traceback = 0;
     }
 
-    public static nuint TracebackOf(nuint address) => t_address == address ? t_traceback : 0;
+    /// <summary>The traceback, while the traces it came from were not cleared.</summary>
+    public static nuint TracebackOf(nuint address, uint generation) =>
+        t_address == address && t_generation == generation ? t_traceback : 0;
 }
 
 /// <summary>The three wrapper tables installed by a start (no static initializer: a class
