@@ -61,10 +61,13 @@ internal unsafe interface ITracedBlockVisitor
 internal static unsafe partial class Pymalloc
 {
     internal const uint TracedHeap = HeapCount;
+    internal const int TraceHeaderSize = 16;
+    /// <summary>The largest request the traced heap serves.</summary>
+    internal const nuint TracedMaxRequest = SmallRequestThreshold - TraceHeaderSize;
 
     /// <summary>Set by the tracer: forgets the trace in the header of p, a block of the
-    /// traced heap about to be freed or moved by pymalloc (Tracer.ForgetHeaderTrace). Called
-    /// without a pymalloc lock.</summary>
+    /// traced heap about to be freed (Tracer.ForgetHeaderTraceOf). Called without a pymalloc
+    /// lock.</summary>
     internal static delegate*<void*, void> TraceForgetter;
 
     /// <summary>Whether p, a block of pool about to be freed, still has a trace in its header
@@ -72,13 +75,10 @@ internal static unsafe partial class Pymalloc
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool HasStrayTrace(PoolHeader* pool, void* p) =>
         pool->Heap == TracedHeap && Volatile.Read(ref ((TraceHeader*)p - 1)->Traceback) != 0 && TraceForgetter != null;
-    internal const int TraceHeaderSize = 16;
-    /// <summary>The largest request the traced heap serves.</summary>
-    internal const nuint TracedMaxRequest = SmallRequestThreshold - TraceHeaderSize;
 
     /// <summary>A block of 1..TracedMaxRequest bytes from the traced heap, its header's
-    /// traceback 0 (unless a free bypassed the tracer); null when the size does not fit or
-    /// no arena could be had (then the caller uses the ordinary path).</summary>
+    /// traceback 0; null when the size does not fit or no arena could be had (then the
+    /// caller uses the ordinary path).</summary>
     internal static void* MallocTraced(nuint nbytes)
     {
         if (nbytes - 1 >= TracedMaxRequest)

@@ -11,13 +11,13 @@
 // Exactness: a trace is added after its block exists and removed before its block is freed,
 // so no other thread can be handed the same address in between; a realloc that moves drops
 // the old trace and adds the new one. The tracer's tables live in C memory, never traced.
+// Stopping restores the wrapped allocators; a wrapper left in place (a hook forwarding to
+// it) passes calls straight through, so wrappers are never freed.
 //
 // Where a trace lives: traced blocks of 1..496 bytes over pymalloc itself come from
 // pymalloc's traced heap and keep their trace in a header before the data
 // (Core/Pymalloc/TracedHeap.cs); every other trace (RAW, larger blocks, other allocators,
-// the debug hooks below, track) is in the table. Both are guarded by s_lock.
-// Stopping restores the wrapped allocators; a wrapper left in place (a hook forwarding to
-// it) passes calls straight through, so wrappers are never freed.
+// the debug hooks below, track of other addresses) is in the table. s_lock guards both.
 using System.Runtime.InteropServices;
 using PyHeapNative.Core.Domains;
 using PyHeapNative.Core.Os;
