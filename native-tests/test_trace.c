@@ -1895,6 +1895,54 @@ static void test_traced_heap_track_during_free(int32_t nframe) {
     }
 }
 
+/* Tracing must not strand memory: the traced heap and the others share their free blocks
+ * before either takes a new pool. */
+enum { SHARED_BLOCKS = 400000 };
+static void* g_shared[SHARED_BLOCKS];
+
+static uint64_t arenas_now(void) {
+    phn_stats s = stats_now();
+    return s.arenas_allocated_current;
+}
+
+static void test_traced_heap_shares_pools(void) {
+    CHECK_BODY("traced heap: after a tracing window (400000 traced 16-byte blocks, 199 of 200 freed, tracing stopped), untraced 16-byte requests reuse the free blocks its pools kept: no new arena; the heap is valid") {
+        result = fresh_start(1);
+        for (int i = 0; i < SHARED_BLOCKS && result; i++) result = (g_shared[i] = phn_obj_malloc(16)) != NULL;
+        for (int i = 0; i < SHARED_BLOCKS && result; i++)
+            if (i % 200) { phn_obj_free(g_shared[i]); g_shared[i] = NULL; }
+        phn_tracemalloc_stop();
+        uint64_t arenas = arenas_now();
+        for (int i = 0; i < SHARED_BLOCKS && result; i++)
+            if (!g_shared[i]) result = (g_shared[i] = phn_obj_malloc(16)) != NULL;
+        uint64_t after = arenas_now();
+        result = result && after == arenas && phn_validate() == PHN_OK;
+        if (!result) fprintf(stderr, "\n  arenas %llu before the untraced requests, %llu after\n", (unsigned long long)arenas, (unsigned long long)after);
+        for (int i = 0; i < SHARED_BLOCKS; i++) { phn_obj_free(g_shared[i]); g_shared[i] = NULL; }
+        result = result && phn_validate() == PHN_OK;
+    }
+    CHECK_BODY("traced heap: while tracing, traced 16-byte requests take the free blocks an untraced phase left (400000 blocks, 199 of 200 freed) before new pools: no new arena, the traced memory exact; the heap is valid") {
+        phn_tracemalloc_stop();
+        result = 1;
+        for (int i = 0; i < SHARED_BLOCKS && result; i++) result = (g_shared[i] = phn_obj_malloc(16)) != NULL;
+        for (int i = 0; i < SHARED_BLOCKS && result; i++)
+            if (i % 200) { phn_obj_free(g_shared[i]); g_shared[i] = NULL; }
+        result = result && fresh_start(1);
+        uint64_t arenas = arenas_now();
+        size_t traced = 0;
+        for (int i = 0; i < SHARED_BLOCKS && result; i++)
+            if (!g_shared[i]) { result = (g_shared[i] = phn_obj_malloc(16)) != NULL; traced += 16; }
+        uint64_t after = arenas_now();
+        size_t current = traced_current();
+        result = result && after == arenas && current == traced && phn_validate() == PHN_OK;
+        if (!result) fprintf(stderr, "\n  arenas %llu before the traced requests, %llu after; traced %zu, expected %zu\n",
+                             (unsigned long long)arenas, (unsigned long long)after, current, traced);
+        phn_tracemalloc_stop();
+        for (int i = 0; i < SHARED_BLOCKS; i++) { phn_obj_free(g_shared[i]); g_shared[i] = NULL; }
+        result = result && phn_validate() == PHN_OK;
+    }
+}
+
 /* ------------------------------------------------------------------ stop restores, bad handles */
 
 static void test_stop_restores(void) {
@@ -2296,6 +2344,7 @@ int main(int argc, char** argv) {
     test_traced_heap_naming_race();
     test_traced_heap_track_during_free(1);
     test_traced_heap_track_during_free(2);
+    test_traced_heap_shares_pools();
     test_stop_restores();
     test_bad_handles();
 

@@ -50,6 +50,9 @@ internal static unsafe partial class Pymalloc
     private static byte* AllocateFromNewPool(uint list)
     {
         // Entered with the class lock held; returns with it held and the arena lock free.
+        byte* reused = TakeTracedHeapBlock(list);   // before a pool is taken (TracedHeap.cs)
+        if (reused != null)
+            return reused;
         ArenaLock.Enter();
         bool arenaLocked = true;
         try

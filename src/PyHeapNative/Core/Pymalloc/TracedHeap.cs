@@ -34,7 +34,16 @@
 // pool extensions clear the word of every virgin block, whatever its heap: one store), the
 // blocks of a pool that joins the heap here.
 //
+// The traced heap and the others share their free blocks before either takes a new pool
+// (CPython's tracemalloc never moves a block, so tracing must not strand memory): an
+// untraced request whose heap has no used pool of its class takes a free block of the traced
+// heap's next class up, and returns it as the data 16 bytes in (TakeTracedHeapBlock; the block
+// is untraced, its word 0); a traced request whose class has no used pool in the traced heap
+// while the thread's heap has one is served there, its trace in the table (MallocTraced).
+// Without that, a tracing window would leave pools that only traced requests could reuse.
+//
 // Lock order: the tracer's lock, then a class lock of the traced heap, then the arena lock.
+// A class lock of another heap comes before one of the traced heap (TakeTracedHeapBlock).
 // Nothing here is called with the tracer's lock held that could call user code (a pool that
 // needs an arena is taken by MallocTraced, before the tracer takes its lock).
 using System.Runtime.CompilerServices;
@@ -83,9 +92,34 @@ internal static unsafe partial class Pymalloc
     {
         if (nbytes - 1 >= TracedMaxRequest)
             return null;
-        uint list = TracedHeap * NumSizeClasses + (uint)((nbytes + TraceHeaderSize - 1) >> AlignmentShift);
+        uint sizeIndex = (uint)((nbytes + TraceHeaderSize - 1) >> AlignmentShift);
+        uint list = TracedHeap * NumSizeClasses + sizeIndex;
         HeapLock* l = EnterClass(list);
-        byte* bp = AllocateBlock(list);
+        PoolHeader* head = UsedPools(list);
+        byte* bp = null;
+        // A new pool only when the thread's heap has no free block of the request's class
+        // either (a glance without its lock: a hint).
+        PoolHeader* own = UsedPools(ListOf(sizeIndex - 1));
+        if (head->NextPool != head || own->NextPool == own)
+            bp = AllocateBlock(list);
+        l->Exit();
+        return bp == null ? null : bp + TraceHeaderSize;
+    }
+
+    /// <summary>For an untraced request of a class of list (a heap not the traced one) whose
+    /// used pools ran out: a free block of the traced heap's class one up, as the data 16
+    /// bytes in, or null (no used pool there). list's class lock is held.</summary>
+    private static byte* TakeTracedHeapBlock(uint list)
+    {
+        uint sizeIndex = SizeIndexOfList(list) + 1;
+        if (list / NumSizeClasses == TracedHeap || sizeIndex >= NumSizeClasses)
+            return null;
+        uint tracedList = TracedHeap * NumSizeClasses + sizeIndex;
+        PoolHeader* head = UsedPools(tracedList);
+        if (head->NextPool == head)
+            return null;   // (a glance without its lock, to keep the common case cheap)
+        HeapLock* l = EnterClass(tracedList);
+        byte* bp = head->NextPool != head ? AllocateBlock(tracedList) : null;   // a used pool: no new pool
         l->Exit();
         return bp == null ? null : bp + TraceHeaderSize;
     }
