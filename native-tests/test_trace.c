@@ -1572,6 +1572,14 @@ static void test_traced_heap_realloc(void) {
     }
 }
 
+/* One call site, so one interned traceback however the caller's loops are compiled (and
+ * not a tail call, whose return address would be the caller's). */
+static __attribute__((noinline)) void* one_call_site_malloc64(void) {
+    void* p = phn_mem_malloc(64);
+    __asm__ volatile("" : : "r"(p) : "memory");
+    return p;
+}
+
 static void test_traced_heap_lifetimes(void) {
     static void* keep[TH_KEEP];
     phn_stats before;
@@ -1594,10 +1602,18 @@ static void test_traced_heap_lifetimes(void) {
             fprintf(stderr, "\n  blocks in use %llu before, %llu after\n", (unsigned long long)stats_blocks_in_use(&before),
                     (unsigned long long)stats_blocks_in_use(&after));
     }
-    CHECK_BODY("traced heap: clear_traces with live traced blocks: current 0, empty snapshot; freeing them leaves 0; a new block is counted alone") {
+    CHECK_BODY("traced heap: clear_traces with live traced blocks: current 0, empty snapshot; freeing them leaves 0; a new block is counted alone; the tracer's memory counts 16 bytes per header trace") {
         result = fresh_start(1);
-        for (int i = 0; i < TH_KEEP && result; i++)
-            result = (keep[i] = phn_mem_malloc(64)) != NULL;
+        result = result && (keep[0] = one_call_site_malloc64()) != NULL;   /* its traceback interned */
+        size_t memory1 = phn_tracemalloc_get_tracemalloc_memory();
+        for (int i = 1; i < TH_KEEP && result; i++)
+            result = (keep[i] = one_call_site_malloc64()) != NULL;
+        size_t grown = phn_tracemalloc_get_tracemalloc_memory() - memory1;
+        for (int i = 1; i < TH_KEEP && result; i += 2) phn_mem_free(keep[i]);
+        size_t shrunk = memory1 + grown - phn_tracemalloc_get_tracemalloc_memory();
+        for (int i = 1; i < TH_KEEP && result; i += 2) result = (keep[i] = one_call_site_malloc64()) != NULL;
+        result = result && grown == 16 * (TH_KEEP - 1) && shrunk == 16 * (TH_KEEP / 2);
+        if (!result) fprintf(stderr, "\n  tracer memory grew %zu, shrank %zu\n", grown, shrunk);
         result = result && traced_current() == 64 * TH_KEEP && phn_tracemalloc_clear_traces() == PHN_OK && traced_current() == 0;
         phn_snapshot* s = result ? take() : NULL;
         result = result && s && phn_snapshot_trace_count(s) == 0;

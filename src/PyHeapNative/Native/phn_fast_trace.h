@@ -38,6 +38,7 @@ typedef struct trace_state {
     const uint64_t* single_pcs;    /* SingleFrameCache: return addresses, then their tracebacks */
     const uint64_t* single_tracebacks;
     const uint32_t* generation;    /* Tracer.s_generation: +1 at each clear of the traces */
+    size_t* header_traces;         /* Tracer.s_headerTraces: traces in traced-heap headers */
 } trace_state;
 
 PHN_IMPL extern trace_state phn_trace_state;
@@ -85,6 +86,8 @@ static inline __attribute__((always_inline)) void count_traced(size_t size) {
 static inline __attribute__((always_inline)) void store_in_header(trace_header* h, size_t size, size_t traceback) {
     if (h->traceback != 0)
         *phn_trace_state.traced -= h->size;
+    else
+        ++*phn_trace_state.header_traces;
     h->size = size;
     h->traceback = traceback;
     count_traced(size);
@@ -122,6 +125,7 @@ static inline __attribute__((always_inline)) void remove_locked(void* p, trace_h
             removed->value = h->size;
             removed->extra = h->traceback;
             *phn_trace_state.traced -= h->size;
+            --*phn_trace_state.header_traces;
             h->traceback = 0;
         }
         return;

@@ -49,6 +49,7 @@ internal static unsafe partial class Tracer
     private static nuint s_traced;
     private static nuint s_peak;
     private static uint s_generation;    // +1 at each clear: a traceback taken before is gone
+    private static nuint s_headerTraces;  // traces in headers of the traced heap
     private static WrapperPerDomain s_wrappers;   // WrapperTable* per domain while tracing
     private static SingleFrameCache s_singleFrames;
     private static AllocatorTable s_cFunctions;
@@ -221,6 +222,7 @@ internal static unsafe partial class Tracer
         s_strays = 0;
         SetGate(GateStrays, false);
         s_generation++;
+        s_headerTraces = 0;
     }
 
     /// <summary>Pymalloc.TraceForgetter: p, a block of the traced heap, is about to be freed
@@ -232,6 +234,7 @@ internal static unsafe partial class Tracer
         if (header->Traceback != 0)
         {
             s_traced -= header->Size;
+            s_headerTraces--;
             header->Traceback = 0;
         }
         s_lock.Exit();
@@ -452,6 +455,8 @@ internal static unsafe partial class Tracer
             // named by a track, or tracked since this library took it from its pool.
             if (header->Traceback != 0)
                 s_traced -= header->Size;
+            else
+                s_headerTraces++;
             header->Size = trace.Value;
             header->Traceback = trace.Extra;
             if (held != null)
@@ -507,7 +512,10 @@ internal static unsafe partial class Tracer
             if (header != null)
             {
                 if (header->Traceback != 0)
+                {
                     removed = new AddressTable.Entry { Domain = domain, Address = address, Value = header->Size, Extra = header->Traceback };
+                    s_headerTraces--;
+                }
                 header->Traceback = 0;
                 if (held != null)
                     held->Exit();
@@ -674,17 +682,10 @@ internal static unsafe partial class Tracer
     internal static nuint TracerMemory()
     {
         s_lock.Enter();
-        var headers = new CountHeaderTraces();
-        Pymalloc.Pymalloc.ForEachTracedBlock(ref headers);
-        nuint bytes = s_traces.MemoryBytes + s_tracebacks.MemoryBytes + s_filenames.MemoryBytes + headers.Count * Pymalloc.Pymalloc.TraceHeaderSize;
+        nuint bytes = s_traces.MemoryBytes + s_tracebacks.MemoryBytes + s_filenames.MemoryBytes
+            + s_headerTraces * Pymalloc.Pymalloc.TraceHeaderSize;
         s_lock.Exit();
         return bytes;
-    }
-
-    private struct CountHeaderTraces : ITracedBlockVisitor
-    {
-        public nuint Count;
-        public void Visit(TraceHeader* header, void* data) => Count++;
     }
 
     /// <summary>The traceback of a traced block of domain 0 (for the debug hooks' dump), as
@@ -744,11 +745,9 @@ internal static unsafe partial class Tracer
                     copier.Copy(slots[i].Domain, slots[i].Value, slots[i].Extra);
             if (s_tracing)
             {
-                // The headers' traces: counted, then gathered into an array made in between,
-                // so that nothing is allocated while pymalloc's locks are held.
-                var counter = new CountHeaderTraces();
-                Pymalloc.Pymalloc.ForEachTracedBlock(ref counter);
-                var gatherer = new GatherHeaderTraces { Traces = new (nuint, nuint)[counter.Count] };
+                // The headers' traces, into an array made before the walk: nothing is
+                // allocated while pymalloc's locks are held.
+                var gatherer = new GatherHeaderTraces { Traces = new (nuint, nuint)[s_headerTraces] };
                 Pymalloc.Pymalloc.ForEachTracedBlock(ref gatherer);
                 for (int i = 0; i < gatherer.Count; i++)
                     copier.Copy(DefaultDomain, gatherer.Traces[i].Size, gatherer.Traces[i].Traceback);
@@ -777,8 +776,8 @@ internal static unsafe partial class Tracer
         return copier.Traces;
     }
 
-    /// <summary>(size, traceback) of every header trace; the tracer's lock keeps their number
-    /// what CountHeaderTraces found.</summary>
+    /// <summary>(size, traceback) of every header trace (s_headerTraces of them: the tracer's
+    /// lock is held).</summary>
     private struct GatherHeaderTraces : ITracedBlockVisitor
     {
         public (nuint Size, nuint Traceback)[] Traces;
@@ -786,7 +785,7 @@ internal static unsafe partial class Tracer
 
         public void Visit(TraceHeader* header, void* data)
         {
-            if (Count < Traces.Length)   // (pymalloc's locks were released between the walks)
+            if (Count < Traces.Length)   // (a stray word a bug left would not overrun it)
                 Traces[Count++] = (header->Size, header->Traceback);
         }
     }

@@ -21,6 +21,7 @@ internal static unsafe partial class Tracer
         public ulong* SinglePcs;
         public ulong* SingleTracebacks;
         public uint* Generation;
+        public nuint* HeaderTraces;
     }
 
 #if !PHN_WINDOWS
@@ -42,11 +43,13 @@ internal static unsafe partial class Tracer
         fixed (nuint* peak = &s_peak)
         fixed (SingleFrameCache* cache = &s_singleFrames)
         fixed (uint* generation = &s_generation)
+        fixed (nuint* headerTraces = &s_headerTraces)
         {
             var state = new NativeState
             {
                 Lock = lockWord, Tracing = tracing, Gate = gate, Traces = traces, Traced = traced, Peak = peak,
                 SinglePcs = cache->Pcs, SingleTracebacks = cache->Blocks, Generation = generation,
+                HeaderTraces = headerTraces,
             };
             NativeConfigure(&state);
         }
