@@ -1959,6 +1959,83 @@ static void test_traced_heap_shares_pools(void) {
     }
 }
 
+/* Threads allocate, reallocate and free (each checking its blocks' data) while the main
+ * thread starts, clears, snapshots and stops tracing over and over: the walks of the traced
+ * heap meet blocks being taken, freed and moved. */
+typedef struct toggled_worker {
+    pthread_t th;
+    uint64_t seed;
+    long corrupted, failed;
+    unsigned char* p[256];
+    size_t size[256];
+} toggled_worker;
+static volatile int g_toggling_done;
+
+static void* toggled_worker_main(void* arg) {
+    toggled_worker* w = arg;
+    uint64_t x = w->seed;
+    while (!g_toggling_done) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        int i = (int)((x >> 33) % 256);
+        size_t n = 1 + (x >> 12) % 600;
+        if (w->p[i] && !check_pattern(w->p[i], w->size[i], (unsigned)i)) w->corrupted++;
+        if (w->p[i] && (x & 1)) {
+            unsigned char* q = phn_mem_realloc(w->p[i], n);
+            if (!q) { w->failed++; continue; }
+            fill_pattern(q, n, (unsigned)i);
+            w->p[i] = q;
+            w->size[i] = n;
+        } else if (w->p[i]) {
+            phn_obj_free(w->p[i]);   /* MEM and OBJ share pymalloc: either frees */
+            w->p[i] = NULL;
+        } else {
+            w->p[i] = (x & 2) ? phn_obj_malloc(n) : phn_mem_calloc(1, n);
+            if (!w->p[i]) { w->failed++; continue; }
+            w->size[i] = n;
+            fill_pattern(w->p[i], n, (unsigned)i);
+        }
+    }
+    return NULL;
+}
+
+static void test_traced_heap_toggled_under_load(void) {
+    static toggled_worker w[3];
+    CHECK_BODY("traced heap: 3 threads of traffic (data checked) while tracing is started, snapshotted, cleared and stopped 300 times: no block's data changes, the heap is valid, a later start counts only new blocks") {
+        phn_tracemalloc_stop();
+        memset(w, 0, sizeof w);
+        g_toggling_done = 0;
+        int created = 0;
+        for (int i = 0; i < 3; i++) {
+            w[i].seed = 77 + (uint64_t)i * 1000003;
+            if (pthread_create(&w[i].th, NULL, toggled_worker_main, &w[i]) == 0) created++;
+        }
+        result = created == 3;
+        for (int k = 0; k < 300 && result; k++) {
+            result = phn_tracemalloc_start(1) == PHN_OK;
+            if (k % 3 == 0) { phn_snapshot* s = take(); result = result && s; phn_snapshot_free(s); }
+            if (k % 3 == 1) result = result && phn_tracemalloc_clear_traces() == PHN_OK;
+            (void)phn_tracemalloc_get_tracemalloc_memory();
+            result = result && phn_tracemalloc_stop() == PHN_OK;
+        }
+        g_toggling_done = 1;
+        for (int i = 0; i < created; i++) pthread_join(w[i].th, NULL);
+        long corrupted = 0, failed = 0;
+        for (int i = 0; i < 3; i++) { corrupted += w[i].corrupted; failed += w[i].failed; }
+        result = result && corrupted == 0 && failed == 0 && phn_validate() == PHN_OK && fresh_start(1);
+        void* fresh = phn_mem_malloc(40);
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 256; j++)
+                if (w[i].p[j]) {
+                    if (!check_pattern(w[i].p[j], w[i].size[j], (unsigned)j)) corrupted++;
+                    phn_mem_free(w[i].p[j]);
+                }
+        result = result && corrupted == 0 && traced_current() == 40 && phn_validate() == PHN_OK;
+        if (!result) fprintf(stderr, "\n  corrupted %ld, failed %ld, traced %zu\n", corrupted, failed, traced_current());
+        phn_mem_free(fresh);
+        phn_tracemalloc_stop();
+    }
+}
+
 /* ------------------------------------------------------------------ stop restores, bad handles */
 
 static void test_stop_restores(void) {
@@ -2361,6 +2438,7 @@ int main(int argc, char** argv) {
     test_traced_heap_track_during_free(1);
     test_traced_heap_track_during_free(2);
     test_traced_heap_shares_pools();
+    test_traced_heap_toggled_under_load();
     test_stop_restores();
     test_bad_handles();
 
