@@ -12,10 +12,11 @@
 // cache, both miss, and tracing costs three times the work it watches. In the header, the
 // trace is on the line of the block that malloc and free touch anyway.
 //
-// Which blocks have headers is told by their pool: a pool belongs to one heap, and only
-// traced requests of 1..496 bytes (496 + 16 fills the largest class) are served from this
-// heap, by tracemalloc's wrapper while it traces (Tracer.Malloc; Native/phn_fast_trace.h).
-// Every other path that gets such a block back translates: pymalloc's free and realloc take
+// Which blocks have headers is told by their pool: a pool belongs to one heap, and every
+// block of this heap has one. Its pools are taken for traced requests of 1..496 bytes
+// (496 + 16 fills the largest class), by tracemalloc's wrapper while it traces
+// (Tracer.Malloc; Native/phn_fast_trace.h); their free blocks may serve untraced requests
+// too (below), as blocks with an empty header. Every other path that gets such a block back translates: pymalloc's free and realloc take
 // the caller's pointer and find the block 16 bytes below it. No thread is given this heap,
 // so it is never biased: its class lines are always entered with their locks.
 //
