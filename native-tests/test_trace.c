@@ -2036,6 +2036,81 @@ static void test_traced_heap_toggled_under_load(void) {
     }
 }
 
+/* ------------------------------------------------------------------ one block's traceback */
+
+/* How many traces get_traceback(domain, ptr) gives (0 or 1), or -1 when the call fails. */
+static int64_t traceback_count(uint32_t domain, uintptr_t ptr) {
+    phn_snapshot* s = NULL;
+    int64_t n = phn_tracemalloc_get_traceback(domain, ptr, &s) == PHN_OK && s ? phn_snapshot_trace_count(s) : -1;
+    phn_snapshot_free(s);
+    return n;
+}
+
+/* The single trace of a one-block snapshot, compared with the same block's trace in a full
+ * snapshot (same size, same frames). */
+static int same_as_in_snapshot(phn_snapshot* one, const phn_snapshot* all, uint32_t domain, uint64_t size) {
+    phn_trace a, b;
+    if (phn_snapshot_trace_count(one) != 1 || !get_trace(one, 0, &a) || !find_trace(all, domain, size, &b)) return 0;
+    if (a.domain != domain || a.size != size || a.nframe != b.nframe || a.nframe == 0) return 0;
+    for (uint32_t i = 0; i < a.nframe; i++)
+        if (strcmp(a.frames[i].filename, b.frames[i].filename) != 0 || a.frames[i].lineno != b.frames[i].lineno) return 0;
+    return 1;
+}
+
+static void test_get_traceback(void) {
+    phn_type_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.struct_size = (uint32_t)sizeof spec;
+    spec.name = "TracebackLeaf";
+    spec.basicsize = 200;
+    spec.flags = PHN_TPFLAGS_WEAKREFABLE;   /* two words before the object: its block starts there */
+    phn_type* t = phn_type_new(&spec);
+    CHECK_BODY("get_traceback while not tracing: PHN_OK and a snapshot without a trace (CPython: None); out NULL: PHN_EINVAL") {
+        phn_tracemalloc_stop();
+        void* p = phn_mem_malloc(100);
+        result = traceback_count(PHN_TRACE_DOMAIN_DEFAULT, U(p)) == 0 && phn_tracemalloc_get_traceback(0, U(p), NULL) == PHN_EINVAL;
+        phn_mem_free(p);
+    }
+    CHECK_BODY("get_traceback(0, p): the trace of p alone, as the full snapshot has it, for a block with a header trace (100 B), a table trace (1000 B: RAW) and a tracked address of domain 5; none for an untraced address or a freed block") {
+        result = fresh_start(3);
+        void* small = phn_mem_malloc(100);
+        void* big = phn_obj_malloc(1000);
+        char local[8];
+        result = result && small && big && phn_tracemalloc_track(5, U(local), 77) == 0;
+        phn_snapshot* all = take();
+        phn_snapshot *a = NULL, *b = NULL, *c = NULL;
+        result = result && all
+            && phn_tracemalloc_get_traceback(0, U(small), &a) == PHN_OK && same_as_in_snapshot(a, all, 0, 100)
+            && phn_tracemalloc_get_traceback(0, U(big), &b) == PHN_OK && same_as_in_snapshot(b, all, 0, 1000)
+            && phn_tracemalloc_get_traceback(5, U(local), &c) == PHN_OK && same_as_in_snapshot(c, all, 5, 77);
+        phn_snapshot_free(a); phn_snapshot_free(b); phn_snapshot_free(c); phn_snapshot_free(all);
+        result = result && traceback_count(0, U(local)) == 0 && traceback_count(0, U(small) + 16) == 0;
+        phn_mem_free(small);
+        result = result && traceback_count(0, U(small)) == 0;
+        phn_tracemalloc_untrack(5, U(local));
+        result = result && traceback_count(5, U(local)) == 0;
+        phn_obj_free(big);
+        phn_tracemalloc_stop();
+    }
+    CHECK_BODY("get_object_traceback(op): the trace of the object's block, which starts at its headers (a weak-referenceable type: 16 bytes before the object, 216 bytes traced); get_traceback(0, op) has none; NULL or a non-object: PHN_EINVAL") {
+        result = t != NULL && fresh_start(1);
+        phn_object* o = result ? phn_object_new(t) : NULL;
+        phn_snapshot* all = take();
+        phn_snapshot* a = NULL;
+        result = result && o && all && phn_tracemalloc_get_object_traceback(o, &a) == PHN_OK && same_as_in_snapshot(a, all, 0, 216)
+            && traceback_count(0, U(o)) == 0;
+        phn_snapshot_free(a);
+        phn_snapshot_free(all);
+        uint64_t not_an_object[4] = {1, 0, 0, 0};
+        phn_snapshot* bad = (phn_snapshot*)1;
+        result = result && phn_tracemalloc_get_object_traceback(NULL, &bad) == PHN_EINVAL && bad == NULL
+            && phn_tracemalloc_get_object_traceback((phn_object*)not_an_object, &bad) == PHN_EINVAL
+            && phn_tracemalloc_get_object_traceback(o, NULL) == PHN_EINVAL;
+        if (o) phn_decref(o);
+        phn_tracemalloc_stop();
+    }
+}
+
 /* ------------------------------------------------------------------ stop restores, bad handles */
 
 static void test_stop_restores(void) {
@@ -2439,6 +2514,7 @@ int main(int argc, char** argv) {
     test_traced_heap_track_during_free(2);
     test_traced_heap_shares_pools();
     test_traced_heap_toggled_under_load();
+    test_get_traceback();
     test_stop_restores();
     test_bad_handles();
 

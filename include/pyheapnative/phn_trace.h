@@ -19,6 +19,7 @@
 #define PYHEAPNATIVE_PHN_TRACE_H
 
 #include "phn_config.h"
+#include "phn_object.h"   /* phn_object, for phn_tracemalloc_get_object_traceback */
 
 #ifdef __cplusplus
 extern "C" {
@@ -109,6 +110,15 @@ PHN_API int32_t PHN_CALL phn_snapshot_traceback_limit(const phn_snapshot* snapsh
 
 /* The index-th trace (0 <= index < count), valid while the snapshot lives. */
 PHN_API int32_t PHN_CALL phn_snapshot_get_trace(const phn_snapshot* snapshot, int64_t index, phn_trace* out);
+
+/* The trace of one block, as a snapshot holding that trace alone (read it with
+ * phn_snapshot_get_trace, free it with phn_snapshot_free), or no trace when the block is not
+ * traced or tracing is off (CPython returns None then): the block at ptr in a trace domain
+ * (CPython's _PyTraceMalloc_GetTraceback), or the block of an object made by this library
+ * (tracemalloc.get_object_traceback: the block starts at the object's headers, before it).
+ * PHN_EINVAL: out is NULL, or op is NULL or not an object of this library. */
+PHN_API int32_t PHN_CALL phn_tracemalloc_get_traceback(uint32_t domain, uintptr_t ptr, phn_snapshot** out);
+PHN_API int32_t PHN_CALL phn_tracemalloc_get_object_traceback(const phn_object* op, phn_snapshot** out);
 
 /* Filters (tracemalloc.Filter and DomainFilter). A trace is kept if no inclusive filter is
  * given or it matches one, and no exclusive filter matches it. */

@@ -300,6 +300,16 @@ public static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     public static partial int SnapshotGetTrace(PhnSnapshot* snapshot, long index, PhnTrace* @out);
 
+    /// <summary><c>phn_tracemalloc_get_traceback</c> (<c>_PyTraceMalloc_GetTraceback</c>): the trace of the block at <paramref name="ptr"/> in a trace domain, as a snapshot of it alone (no trace: untraced, or not tracing). Free with <see cref="SnapshotFree"/>.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_tracemalloc_get_traceback")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int TracemallocGetTraceback(uint domain, nuint ptr, PhnSnapshot** @out);
+
+    /// <summary><c>phn_tracemalloc_get_object_traceback</c> (<c>tracemalloc.get_object_traceback</c>): the trace of an object's block, as a snapshot of it alone. Free with <see cref="SnapshotFree"/>.</summary>
+    [LibraryImport(LibraryName, EntryPoint = "phn_tracemalloc_get_object_traceback")]
+    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
+    public static partial int TracemallocGetObjectTraceback(PhnObject* op, PhnSnapshot** @out);
+
     /// <summary><c>PHN_FILTER_ANY_LINE</c>: <see cref="PhnFilter.Lineno"/> matching every line.</summary>
     public const int PHN_FILTER_ANY_LINE = -1;
     /// <summary><c>PHN_FILTER_ANY_DOMAIN</c>: <see cref="PhnFilter.Domain"/> matching every domain.</summary>

@@ -460,5 +460,28 @@ public static unsafe partial class PyHeap
         /// <summary>Forgets a block tracked in a trace domain (<c>PyTraceMalloc_Untrack</c>).</summary>
         /// <returns>False when not tracing.</returns>
         public static bool Untrack(uint domain, nuint address) => Native.TracemallocUntrack(domain, address) == 0;
+
+        /// <summary>Where the block at <paramref name="address"/> in a trace domain was allocated
+        /// (<c>_PyTraceMalloc_GetTraceback</c>); null when it is not traced or tracing is off.</summary>
+        public static TracemallocTraceback? GetTraceback(uint domain, nuint address)
+        {
+            using var one = TracemallocSnapshot.Create(output => Native.TracemallocGetTraceback(domain, address, (PhnSnapshot**)output));
+            var traces = one.GetTraces();
+            return traces.Count == 0 ? null : traces[0].Traceback;
+        }
+
+        /// <summary>Where an object's block was allocated (<c>tracemalloc.get_object_traceback</c>);
+        /// null when it is not traced or tracing is off.</summary>
+        /// <exception cref="ArgumentNullException"><paramref name="obj"/> is null.</exception>
+        /// <exception cref="ObjectDisposedException"><paramref name="obj"/> was disposed.</exception>
+        public static TracemallocTraceback? GetObjectTraceback(PyObjectRef obj)
+        {
+            ArgumentNullException.ThrowIfNull(obj);
+            nint address = obj.Address;
+            using var one = TracemallocSnapshot.Create(output => Native.TracemallocGetObjectTraceback((PhnObject*)address, (PhnSnapshot**)output));
+            GC.KeepAlive(obj);
+            var traces = one.GetTraces();
+            return traces.Count == 0 ? null : traces[0].Traceback;
+        }
     }
 }

@@ -228,6 +228,35 @@ public sealed class TracemallocApiTests
         Assert.DoesNotThrow(s.Dispose);
     }
 
+    // _PyTraceMalloc_GetTraceback and tracemalloc.get_object_traceback
+    [Test]
+    public void OneBlocksAndOneObjectsTraceback()
+    {
+        using PyHeapBlock before = PyHeap.Mem.Allocate(100);
+        Assert.That(PyHeap.Tracemalloc.GetTraceback(0, (nuint)before.Address), Is.Null, "not tracing");
+        PyHeap.Tracemalloc.Start(2);
+        Assert.That(PyHeap.Tracemalloc.GetTraceback(0, (nuint)before.Address), Is.Null, "allocated before the start");
+        using PyHeapBlock small = PyHeap.Mem.Allocate(100);   // its trace in its header
+        using PyHeapBlock large = PyHeap.Obj.Allocate(5000);  // its trace in the table
+        var type = PyType.Define("TracebackNode", slots: 1, gc: true);
+        using PyObjectRef obj = type.New();
+        IReadOnlyList<TracemallocTrace> all;
+        using (TracemallocSnapshot s = PyHeap.Tracemalloc.TakeSnapshot())
+            all = s.GetTraces();
+        TracemallocTraceback? smallTb = PyHeap.Tracemalloc.GetTraceback(0, (nuint)small.Address);
+        TracemallocTraceback? largeTb = PyHeap.Tracemalloc.GetTraceback(0, (nuint)large.Address);
+        TracemallocTraceback? objectTb = PyHeap.Tracemalloc.GetObjectTraceback(obj);
+        Assert.That(smallTb, Is.Not.Null);
+        Assert.That(largeTb, Is.Not.Null);
+        Assert.That(objectTb, Is.Not.Null);
+        Assert.That(all.Any(t => t.Size == 100 && t.Traceback.Equals(smallTb)), Is.True, "the snapshot's trace of the 100-byte block");
+        Assert.That(all.Any(t => t.Size == 5000 && t.Traceback.Equals(largeTb)), Is.True);
+        Assert.That(all.Any(t => t.Traceback.Equals(objectTb)), Is.True);
+        Assert.That(PyHeap.Tracemalloc.GetTraceback(0, (nuint)obj.Address), Is.Null, "a GC object's block starts at its header, before it");
+        Assert.That(PyHeap.Tracemalloc.GetTraceback(0, (nuint)small.Address + 16), Is.Null, "inside a block");
+        Assert.That(() => PyHeap.Tracemalloc.GetObjectTraceback(null!), Throws.ArgumentNullException);
+    }
+
     [Test]
     public void TracebacksAndFramesCompareByValue()
     {

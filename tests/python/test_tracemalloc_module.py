@@ -192,6 +192,29 @@ class TestTracemallocEnabled(unittest.TestCase):
         self.assertEqual(stats[0].count, 1)
         del block, node
 
+    def test_get_object_traceback(self):
+        # CPython's test, with a mem.Block for the bytes object
+        tracemalloc.clear_traces()
+        obj_size = 12345
+        obj, obj_traceback = allocate_bytes(obj_size)
+        traceback = tracemalloc.get_object_traceback(obj)
+        self.assertEqual(traceback, obj_traceback)
+        self.assertEqual(tracemalloc.get_object_traceback(obj.address), obj_traceback)
+        # a small block (its trace in its header), an object of the library (its block
+        # starts at its GC header), and what has no trace
+        small = mem.Block(48); line = sys._getframe().f_lineno  # noqa: E702
+        node = objects.Type("TracebackNode", slots=("a",))(); node_line = sys._getframe().f_lineno  # noqa: E702
+        self.assertEqual(tracemalloc.get_object_traceback(small)[-1], tracemalloc.Frame((__file__, line)))
+        self.assertEqual(tracemalloc.get_object_traceback(node)[-1], tracemalloc.Frame((__file__, node_line)))
+        self.assertIsNone(tracemalloc.get_object_traceback(objects.address_of(node)))
+        self.assertIsNone(tracemalloc.get_object_traceback(small.address + 16))
+        with self.assertRaises(TypeError):
+            tracemalloc.get_object_traceback("not a block")
+        tracemalloc.stop()
+        self.assertIsNone(tracemalloc.get_object_traceback(obj))
+        self.assertIsNone(tracemalloc.get_object_traceback(node))
+        del obj, small, node
+
     def test_get_traced_memory(self):
         # The library traces exactly: no tolerance needed
         obj_size = 1024 * 1024

@@ -1,6 +1,7 @@
 // Mirrors include/pyheapnative/phn_trace.h (same order).
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using PyHeapNative.Core.Objects;
 using PyHeapNative.Core.Runtime;
 using PyHeapNative.Core.Tracing;
 
@@ -180,6 +181,38 @@ internal static unsafe class TraceExports
             return Status.Ok;
         }
         catch (Exception e) { return ExportGuard.Failed(e, "phn_snapshot_get_trace"); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = Prefix + "get_traceback", CallConvs = [typeof(CallConvCdecl)])]
+    public static int GetTraceback(uint domain, nuint ptr, nint* output)
+    {
+        try
+        {
+            Startup.Ensure();
+            if (output == null)
+                return Errors.Report(Status.InvalidArgument, "phn_tracemalloc_get_traceback: out is NULL");
+            *output = Handles.Create(Snapshot.OfBlock(domain, ptr));
+            return Status.Ok;
+        }
+        catch (Exception e) { return ExportGuard.Failed(e, "phn_tracemalloc_get_traceback"); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = Prefix + "get_object_traceback", CallConvs = [typeof(CallConvCdecl)])]
+    public static int GetObjectTraceback(PhnObject* op, nint* output)
+    {
+        try
+        {
+            Startup.Ensure();
+            if (output == null)
+                return Errors.Report(Status.InvalidArgument, "phn_tracemalloc_get_object_traceback: out is NULL");
+            *output = 0;
+            if (op == null || op->Type == null || op->Type->Magic != TypeObject.MagicValue)
+                return Errors.Report(Status.InvalidArgument, "phn_tracemalloc_get_object_traceback: not an object of this library");
+            // The block starts at the object's headers (ObjectLayout), as the OBJ domain gave it.
+            *output = Handles.Create(Snapshot.OfBlock(Tracer.DefaultDomain, (nuint)((byte*)op - op->Type->PreSize)));
+            return Status.Ok;
+        }
+        catch (Exception e) { return ExportGuard.Failed(e, "phn_tracemalloc_get_object_traceback"); }
     }
 
     [UnmanagedCallersOnly(EntryPoint = "phn_snapshot_filter_traces", CallConvs = [typeof(CallConvCdecl)])]

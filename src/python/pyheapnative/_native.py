@@ -587,6 +587,8 @@ FUNCTIONS: Dict[str, Tuple[object, Tuple[object, ...], Optional[Callable]]] = {
     "phn_snapshot_trace_count": (c_int64, (c_void_p,), _STATUS),
     "phn_snapshot_traceback_limit": (c_int32, (c_void_p,), _STATUS),
     "phn_snapshot_get_trace": (c_int32, (c_void_p, c_int64, POINTER(phn_trace)), _STATUS),
+    "phn_tracemalloc_get_traceback": (c_int32, (c_uint32, c_size_t, POINTER(c_void_p)), _STATUS),
+    "phn_tracemalloc_get_object_traceback": (c_int32, (c_void_p, POINTER(c_void_p)), _STATUS),
     "phn_snapshot_filter_traces": (c_int32, (c_void_p, POINTER(phn_filter), c_int32, POINTER(c_void_p)), _STATUS),
     "phn_snapshot_dump": (c_int32, (c_void_p, c_char_p), _STATUS),
     "phn_snapshot_load": (c_int32, (c_char_p, POINTER(c_void_p)), _STATUS),

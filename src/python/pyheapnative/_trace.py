@@ -358,3 +358,25 @@ def take_snapshot() -> Snapshot:
     out = ctypes.c_void_p()
     _lib.phn_tracemalloc_take_snapshot(ctypes.byref(out))
     return Snapshot(out.value)
+
+
+def _only_trace(out: ctypes.c_void_p) -> Optional[Trace]:
+    with Snapshot(out.value) as one:
+        traces = one.traces()
+    return traces[0] if traces else None
+
+
+def get_traceback(domain: int, address: int) -> Optional[Trace]:
+    """The trace of the block at *address* in a trace domain (``_PyTraceMalloc_GetTraceback``),
+    or None when it is not traced or tracing is off."""
+    out = ctypes.c_void_p()
+    _lib.phn_tracemalloc_get_traceback(_uint(domain, "domain", 32), address, ctypes.byref(out))
+    return _only_trace(out)
+
+
+def get_object_traceback(address: int) -> Optional[Trace]:
+    """The trace of the block of the library's object at *address* (its headers come before
+    it), or None when it is not traced or tracing is off."""
+    out = ctypes.c_void_p()
+    _lib.phn_tracemalloc_get_object_traceback(address, ctypes.byref(out))
+    return _only_trace(out)

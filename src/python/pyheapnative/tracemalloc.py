@@ -26,7 +26,8 @@ out; an allocation with no Python frame gets ``<unknown>:0``. A frame provider i
 with ``pyheapnative._trace.set_frame_provider`` before :func:`start` is kept instead;
 without any, the library records native return addresses.
 
-Not available: ``get_object_traceback`` (the library's traces do not carry addresses).
+``get_object_traceback`` takes an object of :mod:`pyheapnative.objects` (its block starts
+at its headers, before it), a :class:`pyheapnative.mem.Block`, or a block's address.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from . import _native, _trace
 
 __all__ = [
     "start", "stop", "is_tracing", "get_traced_memory", "reset_peak", "clear_traces",
-    "get_traceback_limit", "get_tracemalloc_memory", "take_snapshot",
+    "get_traceback_limit", "get_tracemalloc_memory", "take_snapshot", "get_object_traceback",
     "Snapshot", "Statistic", "StatisticDiff", "Trace", "Traceback", "Frame", "Filter",
     "DomainFilter",
 ]
@@ -156,6 +157,26 @@ def take_snapshot() -> "Snapshot":
     """A :class:`Snapshot` of the traces (``RuntimeError("the tracemalloc module must be
     tracing memory allocations to take a snapshot")`` when stopped)."""
     return Snapshot(_trace.take_snapshot())
+
+
+def get_object_traceback(obj) -> Optional[Traceback]:
+    """Where *obj* was allocated, as a :class:`Traceback`, or None when it is not traced or
+    tracing is off (as CPython). *obj*: an object of :mod:`pyheapnative.objects`, a
+    :class:`pyheapnative.mem.Block`, or the address (an ``int``) of a block of the library."""
+    from . import mem
+    if isinstance(obj, mem.Block):
+        trace = _trace.get_traceback(0, obj.address)
+    elif isinstance(obj, int) and not isinstance(obj, bool):
+        trace = _trace.get_traceback(0, obj)
+    else:
+        from . import objects
+        try:
+            address = objects.address_of(obj)
+        except TypeError:
+            raise TypeError("get_object_traceback() takes an object of pyheapnative.objects, a "
+                            "mem.Block or a block address, not %s" % type(obj).__name__) from None
+        trace = _trace.get_object_traceback(address)
+    return None if trace is None else Traceback(trace.frames, trace.total_nframe)
 
 
 # --------------------------------------------------------------------------------------

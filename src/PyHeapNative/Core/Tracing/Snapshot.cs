@@ -160,7 +160,20 @@ internal sealed class Snapshot : IDisposable
     internal static Snapshot Take()
     {
         var tracebacks = new Dictionary<nint, ((string File, uint Line)[] Frames, ushort Total)>();
-        var raw = Tracer.CopyTraces(tracebacks);
+        return Of(Tracer.CopyTraces(tracebacks), tracebacks);
+    }
+
+    /// <summary>The trace of one block (_PyTraceMalloc_GetTraceback), as a snapshot of it
+    /// alone, or of none.</summary>
+    internal static Snapshot OfBlock(uint domain, nuint address)
+    {
+        var tracebacks = new Dictionary<nint, ((string File, uint Line)[] Frames, ushort Total)>();
+        return Of(Tracer.CopyTraceOf(domain, address, tracebacks), tracebacks);
+    }
+
+    private static Snapshot Of(List<(uint Domain, ulong Size, nint Traceback)> raw,
+        Dictionary<nint, ((string File, uint Line)[] Frames, ushort Total)> tracebacks)
+    {
         var keys = new Dictionary<nint, TracebackKey>();
         foreach (var (tb, value) in tracebacks)
             keys[tb] = new TracebackKey(Array.ConvertAll(value.Frames, f => new FrameKey(f.File, f.Line)), value.Total);

@@ -731,6 +731,42 @@ internal static unsafe partial class Tracer
         return result;
     }
 
+    /// <summary>The trace of (domain, address), as CopyTraces gives traces: none or one.</summary>
+    internal static List<(uint Domain, ulong Size, nint Traceback)> CopyTraceOf(uint domain, nuint address,
+        Dictionary<nint, ((string File, uint Line)[] Frames, ushort Total)> tracebacks)
+    {
+        var copier = new TraceCopier { Traces = new(), Frames = new(), Totals = new() };
+        s_lock.Enter();
+        try
+        {
+            if (s_tracing)
+            {
+                nuint size = 0, traceback = 0;
+                TraceHeader* header = HeaderOf(domain, address, named: true, out HeapLock* held);
+                if (header != null)
+                {
+                    size = header->Size;
+                    traceback = header->Traceback;
+                    held->Exit();   // (nothing is allocated under pymalloc's locks)
+                }
+                else
+                {
+                    AddressTable.Entry* e = s_traces.Find(domain, address);
+                    if (e != null)
+                        (size, traceback) = (e->Value, e->Extra);
+                }
+                if (traceback != 0)
+                    copier.Copy(domain, size, traceback);
+            }
+        }
+        finally
+        {
+            s_lock.Exit();
+        }
+        NameFrames(copier, tracebacks);
+        return copier.Traces;
+    }
+
     /// <summary>Copies every trace under the lock: (domain, size, traceback block) triples and
     /// each distinct traceback's frames, named after the lock is released.</summary>
     internal static List<(uint Domain, ulong Size, nint Traceback)> CopyTraces(Dictionary<nint, ((string File, uint Line)[] Frames, ushort Total)> tracebacks)
@@ -757,6 +793,14 @@ internal static unsafe partial class Tracer
         {
             s_lock.Exit();
         }
+        NameFrames(copier, tracebacks);
+        return copier.Traces;
+    }
+
+    /// <summary>Names the frames a copier took (native frames are symbolized now, without the
+    /// lock) into tracebacks.</summary>
+    private static void NameFrames(in TraceCopier copier, Dictionary<nint, ((string File, uint Line)[] Frames, ushort Total)> tracebacks)
+    {
         Dictionary<nint, ushort> totals = copier.Totals;
         foreach (var (tb, frames) in copier.Frames)
         {
@@ -773,7 +817,6 @@ internal static unsafe partial class Tracer
             }
             tracebacks[tb] = (named, totals[tb]);
         }
-        return copier.Traces;
     }
 
     /// <summary>(size, traceback) of every header trace (s_headerTraces of them: the tracer's
