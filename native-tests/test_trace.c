@@ -2092,6 +2092,34 @@ static void test_get_traceback(void) {
         phn_obj_free(big);
         phn_tracemalloc_stop();
     }
+    CHECK_BODY("get_object_traceback(op) finds the object's block at its headers, however many: none (200 bytes traced), a GC header and a weak-reference list (32 bytes, 232), a large object traced in the table (1016 bytes: 16 + 1000)") {
+        static const struct { uint32_t flags; int32_t basicsize; uint64_t traced; } kinds[] = {
+            {0, 200, 200},
+            {PHN_TPFLAGS_HAVE_GC | PHN_TPFLAGS_WEAKREFABLE, 200, 232},
+            {PHN_TPFLAGS_WEAKREFABLE, 1000, 1016},
+        };
+        result = fresh_start(1);
+        for (int k = 0; k < 3 && result; k++) {
+            phn_type_spec ks;
+            memset(&ks, 0, sizeof ks);
+            ks.struct_size = (uint32_t)sizeof ks;
+            ks.name = "TracebackKind";
+            ks.basicsize = kinds[k].basicsize;
+            ks.flags = kinds[k].flags;
+            phn_type* kt = phn_type_new(&ks);
+            phn_object* o = kt ? ((kinds[k].flags & PHN_TPFLAGS_HAVE_GC) ? phn_gc_new(kt) : phn_object_new(kt)) : NULL;
+            phn_snapshot* all = take();
+            phn_snapshot* one = NULL;
+            result = o && all && phn_tracemalloc_get_object_traceback(o, &one) == PHN_OK
+                && same_as_in_snapshot(one, all, 0, kinds[k].traced)
+                && traceback_count(5, U(o) - (uintptr_t)(kinds[k].traced - (uint64_t)kinds[k].basicsize)) == 0;   /* not in another domain */
+            if (!result) fprintf(stderr, "\n  kind %d (expected %llu bytes traced)\n", k, (unsigned long long)kinds[k].traced);
+            phn_snapshot_free(one);
+            phn_snapshot_free(all);
+            if (o) phn_decref(o);
+        }
+        phn_tracemalloc_stop();
+    }
     CHECK_BODY("get_object_traceback(op): the trace of the object's block, which starts at its headers (a weak-referenceable type: 16 bytes before the object, 216 bytes traced); get_traceback(0, op) has none; NULL or a non-object: PHN_EINVAL") {
         result = t != NULL && fresh_start(1);
         phn_object* o = result ? phn_object_new(t) : NULL;

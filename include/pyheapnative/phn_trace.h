@@ -116,7 +116,8 @@ PHN_API int32_t PHN_CALL phn_snapshot_get_trace(const phn_snapshot* snapshot, in
  * traced or tracing is off (CPython returns None then): the block at ptr in a trace domain
  * (CPython's _PyTraceMalloc_GetTraceback), or the block of an object made by this library
  * (tracemalloc.get_object_traceback: the block starts at the object's headers, before it).
- * PHN_EINVAL: out is NULL, or op is NULL or not an object of this library. */
+ * op must be a live object; PHN_EINVAL: out is NULL, op is NULL, or its type was not made by
+ * phn_type_new. */
 PHN_API int32_t PHN_CALL phn_tracemalloc_get_traceback(uint32_t domain, uintptr_t ptr, phn_snapshot** out);
 PHN_API int32_t PHN_CALL phn_tracemalloc_get_object_traceback(const phn_object* op, phn_snapshot** out);
 

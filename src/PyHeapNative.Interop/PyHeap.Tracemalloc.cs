@@ -477,10 +477,14 @@ public static unsafe partial class PyHeap
         public static TracemallocTraceback? GetObjectTraceback(PyObjectRef obj)
         {
             ArgumentNullException.ThrowIfNull(obj);
-            nint address = obj.Address;
-            using var one = TracemallocSnapshot.Create(output => Native.TracemallocGetObjectTraceback((PhnObject*)address, (PhnSnapshot**)output));
-            GC.KeepAlive(obj);
-            var traces = one.GetTraces();
+            TracemallocSnapshot one;
+            using (var lease = new HandleLease(obj))   // the object lives until the call returns
+            {
+                nint address = lease.Value;
+                one = TracemallocSnapshot.Create(output => Native.TracemallocGetObjectTraceback((PhnObject*)address, (PhnSnapshot**)output));
+            }
+            using var owned = one;
+            var traces = owned.GetTraces();
             return traces.Count == 0 ? null : traces[0].Traceback;
         }
     }

@@ -208,12 +208,17 @@ class TestTracemallocEnabled(unittest.TestCase):
         self.assertEqual(tracemalloc.get_object_traceback(node)[-1], tracemalloc.Frame((__file__, node_line)))
         self.assertIsNone(tracemalloc.get_object_traceback(objects.address_of(node)))
         self.assertIsNone(tracemalloc.get_object_traceback(small.address + 16))
+        plain = objects.Type("TracebackPlain", slots=("a",), gc=False)(); plain_line = sys._getframe().f_lineno  # noqa: E702
+        self.assertEqual(tracemalloc.get_object_traceback(plain)[-1], tracemalloc.Frame((__file__, plain_line)))
+        self.assertIsNone(tracemalloc.get_object_traceback(small).total_nframe, "as CPython's")
         with self.assertRaises(TypeError):
             tracemalloc.get_object_traceback("not a block")
+        with self.assertRaises(ValueError):
+            tracemalloc.get_object_traceback(-1)
         tracemalloc.stop()
         self.assertIsNone(tracemalloc.get_object_traceback(obj))
         self.assertIsNone(tracemalloc.get_object_traceback(node))
-        del obj, small, node
+        del obj, small, node, plain
 
     def test_get_traced_memory(self):
         # The library traces exactly: no tolerance needed

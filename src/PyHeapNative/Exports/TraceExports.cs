@@ -191,6 +191,7 @@ internal static unsafe class TraceExports
             Startup.Ensure();
             if (output == null)
                 return Errors.Report(Status.InvalidArgument, "phn_tracemalloc_get_traceback: out is NULL");
+            *output = 0;
             *output = Handles.Create(Snapshot.OfBlock(domain, ptr));
             return Status.Ok;
         }
@@ -206,6 +207,8 @@ internal static unsafe class TraceExports
             if (output == null)
                 return Errors.Report(Status.InvalidArgument, "phn_tracemalloc_get_object_traceback: out is NULL");
             *output = 0;
+            // (best effort, as every object export: a pointer to freed or foreign memory is the
+            // caller's error; NULL and a type not made by phn_type_new are caught)
             if (op == null || op->Type == null || op->Type->Magic != TypeObject.MagicValue)
                 return Errors.Report(Status.InvalidArgument, "phn_tracemalloc_get_object_traceback: not an object of this library");
             // The block starts at the object's headers (ObjectLayout), as the OBJ domain gave it.

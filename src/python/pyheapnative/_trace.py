@@ -370,7 +370,7 @@ def get_traceback(domain: int, address: int) -> Optional[Trace]:
     """The trace of the block at *address* in a trace domain (``_PyTraceMalloc_GetTraceback``),
     or None when it is not traced or tracing is off."""
     out = ctypes.c_void_p()
-    _lib.phn_tracemalloc_get_traceback(_uint(domain, "domain", 32), address, ctypes.byref(out))
+    _lib.phn_tracemalloc_get_traceback(_uint(domain, "domain", 32), _uint(address, "address", 64), ctypes.byref(out))
     return _only_trace(out)
 
 
@@ -378,5 +378,5 @@ def get_object_traceback(address: int) -> Optional[Trace]:
     """The trace of the block of the library's object at *address* (its headers come before
     it), or None when it is not traced or tracing is off."""
     out = ctypes.c_void_p()
-    _lib.phn_tracemalloc_get_object_traceback(address, ctypes.byref(out))
+    _lib.phn_tracemalloc_get_object_traceback(_uint(address, "address", 64), ctypes.byref(out))
     return _only_trace(out)

@@ -176,7 +176,7 @@ def get_object_traceback(obj) -> Optional[Traceback]:
             raise TypeError("get_object_traceback() takes an object of pyheapnative.objects, a "
                             "mem.Block or a block address, not %s" % type(obj).__name__) from None
         trace = _trace.get_object_traceback(address)
-    return None if trace is None else Traceback(trace.frames, trace.total_nframe)
+    return None if trace is None else Traceback(trace.frames)   # as CPython: no total_nframe
 
 
 # --------------------------------------------------------------------------------------
