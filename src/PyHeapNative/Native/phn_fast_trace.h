@@ -151,11 +151,16 @@ static inline __attribute__((always_inline)) void* phn_trace_record(void* p, siz
     return phn_trace_add_slow(p, size, caller, realloc);
 }
 
+/* The class line of the traced heap for class idx: its lock at 0, its used pools at 8. */
+static inline int32_t* traced_class_line(uint32_t idx) {
+    return (int32_t*)(phn_fast_class_lines + ((size_t)TRACED_HEAP * NUM_SIZE_CLASSES + idx) * CLASS_LINE);
+}
+
 /* A traced block of 1..TRACED_MAX_REQUEST bytes from the traced heap, its trace in its
  * header; NULL when the managed tracer must serve the call (nothing changed). */
 static inline __attribute__((always_inline)) void* phn_trace_malloc_in_header(size_t size, int zero, void* caller) {
     uint32_t idx = phn_size_class(size + TRACE_HEADER_SIZE);
-    int32_t* class_lock = (int32_t*)(phn_fast_class_lines + ((size_t)TRACED_HEAP * NUM_SIZE_CLASSES + idx) * CLASS_LINE);
+    int32_t* class_lock = traced_class_line(idx);
     if (!phn_try_lock(phn_trace_state.lock))
         return NULL;
     trace_header* h = NULL;
@@ -205,7 +210,7 @@ static inline __attribute__((always_inline)) int phn_trace_free(const tracing_ap
     int done = 0;
     if (h != NULL) {
         pool_header* pool = phn_pool_of(h);
-        int32_t* class_lock = (int32_t*)(phn_fast_class_lines + ((size_t)TRACED_HEAP * NUM_SIZE_CLASSES + pool->szidx) * CLASS_LINE);
+        int32_t* class_lock = traced_class_line(pool->szidx);
         if (phn_try_lock(class_lock)) {
             done = phn_return_block(pool, (char*)class_lock, h);
             phn_unlock(class_lock);

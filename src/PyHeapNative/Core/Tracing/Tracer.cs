@@ -698,11 +698,7 @@ internal static unsafe partial class Tracer
         {
             if (!s_tracing)
                 return null;
-            TraceHeader* h = HeaderOf(DefaultDomain, address, named: true, out HeapLock* held);
-            AddressTable.Entry* e = h == null ? s_traces.Find(DefaultDomain, address) : null;
-            nuint traceback = h != null ? h->Traceback : e != null ? e->Extra : 0;
-            if (held != null)
-                held->Exit();
+            nuint traceback = FindTrace(DefaultDomain, address, out _);
             if (traceback == 0)
                 traceback = FreeingSlot.TracebackOf(address, s_generation);
             if (traceback == 0)
@@ -731,6 +727,27 @@ internal static unsafe partial class Tracer
         return result;
     }
 
+    /// <summary>The traceback (0: none) and size of the trace of a user-named (domain, address):
+    /// its block's header in the traced heap, else the table. Lock held; no pymalloc lock is
+    /// left held (nothing may be allocated under one).</summary>
+    private static nuint FindTrace(uint domain, nuint address, out nuint size)
+    {
+        size = 0;
+        TraceHeader* header = HeaderOf(domain, address, named: true, out HeapLock* held);
+        if (header != null)
+        {
+            size = header->Size;
+            nuint traceback = header->Traceback;
+            held->Exit();
+            return traceback;
+        }
+        AddressTable.Entry* e = s_traces.Find(domain, address);
+        if (e == null)
+            return 0;
+        size = e->Value;
+        return e->Extra;
+    }
+
     /// <summary>The trace of (domain, address), as CopyTraces gives traces: none or one.</summary>
     internal static List<(uint Domain, ulong Size, nint Traceback)> CopyTraceOf(uint domain, nuint address,
         Dictionary<nint, ((string File, uint Line)[] Frames, ushort Total)> tracebacks)
@@ -739,25 +756,10 @@ internal static unsafe partial class Tracer
         s_lock.Enter();
         try
         {
-            if (s_tracing)
-            {
-                nuint size = 0, traceback = 0;
-                TraceHeader* header = HeaderOf(domain, address, named: true, out HeapLock* held);
-                if (header != null)
-                {
-                    size = header->Size;
-                    traceback = header->Traceback;
-                    held->Exit();   // (nothing is allocated under pymalloc's locks)
-                }
-                else
-                {
-                    AddressTable.Entry* e = s_traces.Find(domain, address);
-                    if (e != null)
-                        (size, traceback) = (e->Value, e->Extra);
-                }
-                if (traceback != 0)
-                    copier.Copy(domain, size, traceback);
-            }
+            nuint size = 0;
+            nuint traceback = s_tracing ? FindTrace(domain, address, out size) : 0;
+            if (traceback != 0)
+                copier.Copy(domain, size, traceback);
         }
         finally
         {
